@@ -1,0 +1,129 @@
+"""Settings from `IDP_*` environment variables or a `.env` file (INTERFACE §2), validated once.
+
+Every problem is reported together, naming the environment variable, so an operator fixes them in one go.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "IDP_"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(Exception):
+    """Raised when the configuration is invalid; the message names every bad variable."""
+
+
+class Settings(BaseSettings):
+    """The validated configuration of one idp process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./idp.db"
+    database_pool_size: int = Field(default=10, ge=1, le=500)
+    issuer: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr | None = None
+    encryption_key: SecretStr | None = None
+    trusted_proxies: str = ""
+
+    argon2_memory_kib: int = Field(default=19456, ge=8, le=4 * 1024 * 1024)
+    argon2_time_cost: int = Field(default=2, ge=1, le=100)
+    argon2_parallelism: int = Field(default=1, ge=1, le=64)
+    password_workers: int = Field(default=0, ge=0, le=256, description="0 means one per CPU")
+    password_queue: int = Field(default=32, ge=0, le=100_000)
+
+    session_idle_seconds: int = Field(default=1800, ge=60)
+    session_absolute_seconds: int = Field(default=36000, ge=300)
+
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=50, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=10)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _check_issuer(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as https://login.example.com")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment (OIDC Discovery §3)")
+        return value.rstrip("/")
+
+    @field_validator("secret_key", "encryption_key")
+    @classmethod
+    def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for item in _split(value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def trusted_proxy_networks(self) -> list[str]:
+        """The trusted proxies as a list, the form uvicorn's proxy middleware takes."""
+        return _split(self.trusted_proxies)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def password_pool_size(self) -> int:
+        return self.password_workers or (os.cpu_count() or 1)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and `.env`), raising SettingsError naming every bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {message}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
