@@ -44,9 +44,7 @@ def upgrade() -> None:
         sa.Column("client_ip", sa.String(45), nullable=False, server_default=""),
         sa.Column("user_agent", sa.String(300), nullable=False, server_default=""),
         sa.PrimaryKeyConstraint("id_hash", name="pk_login_sessions"),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name="fk_login_sessions_user_id_users", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_login_sessions_user_id_users", ondelete="CASCADE"),
     )
     op.create_index("ix_login_sessions_user_id", "login_sessions", ["user_id"])
     op.create_index("ix_login_sessions_expires_at", "login_sessions", ["expires_at"])

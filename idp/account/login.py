@@ -1,0 +1,123 @@
+"""`/login` (email + password) and `/logout` (INTERFACE §4)."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.account.forms import FormError, read_form
+from idp.account.web import client_ip, csrf_failed, error_page, services, session_cookie
+from idp.auth.passwords import MAX_PASSWORD_LENGTH
+from idp.errors import InvalidCredentials, Overloaded, RateLimited
+from idp.security import safe_next
+from idp.services.users import MAX_EMAIL_LENGTH
+from idp.templating import render
+
+log = logging.getLogger(__name__)
+
+GENERIC_FAILURE = "The email or password is incorrect."
+LOGIN_FIELDS = {
+    "username": MAX_EMAIL_LENGTH,
+    "password": MAX_PASSWORD_LENGTH,
+    "csrf_token": 128,
+    "next": 2000,
+}
+
+
+def _login_form(
+    request: Request, *, next_url: str, email: str = "", error: str | None = None, status: int = 200
+) -> Response:
+    return render(
+        request,
+        "login/login.html",
+        {"next": next_url, "email": email, "error": error},
+        status_code=status,
+    )
+
+
+async def login_page(request: Request) -> Response:
+    """Show the sign-in form; someone already signed in goes straight on."""
+    next_url = safe_next(request.query_params.get("next"))
+    active = await services(request).sessions.current(session_cookie(request))
+    if active is not None:
+        return RedirectResponse(next_url, status_code=303)
+    email = request.query_params.get("login_hint", "")[:MAX_EMAIL_LENGTH]
+    return _login_form(request, next_url=next_url, email=email)
+
+
+async def login_submit(request: Request) -> Response:
+    """Check the password; on success a fresh session cookie and a redirect inside idp."""
+    idp = services(request)
+    try:
+        form = await read_form(request, LOGIN_FIELDS)
+    except FormError as exc:
+        idp.metrics.logins.labels("invalid").inc()
+        return _login_form(request, next_url="/account", error=str(exc), status=exc.status)
+    if not idp.csrf.check(request, form["csrf_token"]):
+        return csrf_failed(request)
+    next_url = safe_next(form["next"])
+    email = form["username"].strip()
+    if not email or not form["password"]:
+        idp.metrics.logins.labels("invalid").inc()
+        return _login_form(request, next_url=next_url, email=email, error=GENERIC_FAILURE, status=400)
+
+    try:
+        result = await idp.login.sign_in_with_password(
+            email,
+            form["password"],
+            client_ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+            previous_cookie=session_cookie(request),
+        )
+    except InvalidCredentials as exc:
+        idp.metrics.logins.labels("failure").inc()
+        log.info("sign-in failed", extra={"reason": str(exc)})
+        return _login_form(request, next_url=next_url, email=email, error=GENERIC_FAILURE, status=400)
+    except RateLimited as exc:
+        idp.metrics.logins.labels("rate_limited").inc()
+        log.info("sign-in refused by the attempt limit", extra={"scope": exc.scope})
+        minutes = math.ceil(exc.retry_after / 60)
+        return render(
+            request,
+            "login/rate_limited.html",
+            {"minutes": minutes, "retry_after": exc.retry_after},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    except Overloaded as exc:
+        idp.metrics.logins.labels("overloaded").inc()
+        return error_page(
+            request,
+            503,
+            "Busy",
+            "Too many people are signing in right now. Please try again in a moment.",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
+    idp.metrics.logins.labels("success").inc()
+    response = RedirectResponse(next_url, status_code=303)
+    idp.cookies.set(response, idp.cookies.session_name, result.session_cookie)
+    return response
+
+
+async def logout_page(request: Request) -> Response:
+    """A confirmation form: signing out is a POST so that no other site can sign a person out."""
+    active = await services(request).sessions.current(session_cookie(request))
+    return render(request, "login/logout.html", {"signed_in": active is not None})
+
+
+async def logout_submit(request: Request) -> Response:
+    idp = services(request)
+    try:
+        form = await read_form(request, {"csrf_token": 128})
+    except FormError as exc:
+        return error_page(request, exc.status, "Bad request", str(exc))
+    if not idp.csrf.check(request, form["csrf_token"]):
+        return csrf_failed(request)
+    await idp.sessions.sign_out(session_cookie(request), client_ip=client_ip(request), audit=idp.audit)
+    response = render(request, "login/logged_out.html")
+    idp.cookies.clear(response, idp.cookies.session_name)
+    return response

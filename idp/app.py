@@ -1,0 +1,185 @@
+"""`create_app(settings)`: the Starlette application; its lifespan builds the engine and services once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from idp.account import login, profile
+from idp.account.web import error_page
+from idp.auth.passwords import PasswordPool
+from idp.auth.tokens import derive_key
+from idp.clock import Clock
+from idp.config import Settings
+from idp.ops import health
+from idp.ops.access import AccessMiddleware
+from idp.ops.metrics import Metrics, metrics_endpoint
+from idp.security import BodyLimitMiddleware, CookiePolicy, Csrf, SecurityHeadersMiddleware
+from idp.services.audit import AuditLog
+from idp.services.instance import InstanceKeys, load_instance_keys
+from idp.services.login import LoginService
+from idp.services.ratelimit import RateLimiter
+from idp.services.sessions import SessionService
+from idp.services.users import UserService
+from idp.store.db import Database
+from idp.templating import build_templates
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+# Forms are small; nothing a person submits comes near this, and it keeps a 1 MB field from being parsed.
+MAX_BODY_BYTES = 64 * 1024
+HOUSEKEEPING_SECONDS = 600
+
+
+@dataclass
+class Idp:
+    """Everything a request needs, built once per process by the lifespan."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    keys: InstanceKeys
+    passwords: PasswordPool
+    audit: AuditLog
+    limiter: RateLimiter
+    sessions: SessionService
+    users: UserService
+    login: LoginService
+    cookies: CookiePolicy
+    csrf: Csrf
+    templates: Jinja2Templates
+    metrics: Metrics
+
+
+async def build_services(settings: Settings, clock: Clock, metrics: Metrics, pool: PasswordPool) -> Idp:
+    """Connect to the database and assemble the services (the schema must already be migrated)."""
+    db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    keys = await load_instance_keys(db, settings, clock)
+    cookies = CookiePolicy(secure=settings.secure_cookies)
+    audit = AuditLog(clock)
+    limiter = RateLimiter(
+        clock,
+        window_seconds=settings.login_failure_window_seconds,
+        per_account=settings.login_max_failures_per_account,
+        per_address=settings.login_max_failures_per_address,
+    )
+    sessions = SessionService(
+        db,
+        clock,
+        idle_seconds=settings.session_idle_seconds,
+        absolute_seconds=settings.session_absolute_seconds,
+    )
+    return Idp(
+        settings=settings,
+        clock=clock,
+        db=db,
+        keys=keys,
+        passwords=pool,
+        audit=audit,
+        limiter=limiter,
+        sessions=sessions,
+        users=UserService(db, pool, clock),
+        login=LoginService(db, pool, limiter, sessions, audit, clock),
+        cookies=cookies,
+        csrf=Csrf(derive_key(keys.secret_key, "csrf"), cookies),
+        templates=build_templates(),
+        metrics=metrics,
+    )
+
+
+async def _housekeeping(idp: Idp) -> None:
+    """Drop expired sessions and aged-out rate-limit rows; every replica may do it, the deletes are idempotent."""
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
+        try:
+            async with idp.db.transaction() as session:
+                await idp.sessions.purge_expired(session)
+                await idp.limiter.purge(session)
+        except Exception:
+            log.exception("housekeeping failed; will retry")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    titles = {404: "Page not found", 405: "Method not allowed"}
+    message = "There is nothing here." if exc.status_code == 404 else "This request is not allowed here."
+    return error_page(request, exc.status_code, titles.get(exc.status_code, "Error"), message, exc.headers)
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
+    """Build the ASGI app for `settings`; `clock` lets tests move time."""
+    clock = clock or Clock()
+    pool = PasswordPool(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+        workers=settings.password_pool_size,
+        queue=settings.password_queue,
+    )
+    metrics = Metrics(lambda: pool.queued)
+    cookies = CookiePolicy(secure=settings.secure_cookies)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        idp = await build_services(settings, clock, metrics, pool)
+        app.state.idp = idp
+        task = asyncio.create_task(_housekeeping(idp))
+        try:
+            yield
+        finally:
+            task.cancel()
+            pool.shutdown()
+            await idp.db.dispose()
+
+    routes = [
+        Route("/", lambda request: RedirectResponse("/account", status_code=303), methods=["GET"]),
+        Route("/login", login.login_page, methods=["GET"]),
+        Route("/login", login.login_submit, methods=["POST"]),
+        Route("/logout", login.logout_page, methods=["GET"]),
+        Route("/logout", login.logout_submit, methods=["POST"]),
+        Route("/account", profile.account_page, methods=["GET"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    middleware = []
+    if settings.trusted_proxy_networks:
+        middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_networks))
+    middleware += [
+        Middleware(AccessMiddleware, metrics=metrics),
+        Middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies, cookies=cookies),
+        Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
+    )
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for `uvicorn --factory` and worker processes: settings from the environment."""
+    from idp.config import load_settings
+    from idp.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

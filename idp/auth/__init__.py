@@ -1,0 +1,1 @@
+"""Pure primitives: no database, no HTTP."""

@@ -1,0 +1,232 @@
+"""The `idp` console script (INTERFACE §2): serve, migrate, demo, users."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager, suppress
+from typing import Any, NoReturn
+
+from idp.config import Settings, SettingsError, load_settings
+from idp.errors import DomainError
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "correct horse battery staple"  # noqa: S105 - published on purpose: a local demo account
+
+
+class CliError(Exception):
+    """A one-line message for stderr, then exit status 1."""
+
+
+def _fail(message: str, status: int = 1) -> NoReturn:
+    print(f"idp: {message}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        _fail(str(exc), 2)
+
+
+def _describe_db_error(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if "no such table" in text or ("does not exist" in text and "relation" in text):
+        return "the database has no idp schema yet; run `idp migrate` first"
+    return f"cannot use the database ({type(exc).__name__}); check IDP_DATABASE_URL and that it is reachable"
+
+
+def _run(coro_fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+    try:
+        asyncio.run(coro_fn())
+    except CliError as exc:
+        _fail(str(exc))
+    except DomainError as exc:
+        _fail(str(exc))
+    except (OperationalError, ProgrammingError, DBAPIError, OSError) as exc:
+        _fail(_describe_db_error(exc))
+
+
+@asynccontextmanager
+async def _services(settings: Settings) -> AsyncIterator[Any]:
+    from idp.app import build_services
+    from idp.auth.passwords import PasswordPool
+    from idp.clock import Clock
+    from idp.ops.metrics import Metrics
+
+    pool = PasswordPool(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+        workers=1,
+        queue=4,
+    )
+    idp = await build_services(settings, Clock(), Metrics(lambda: 0), pool)
+    try:
+        yield idp
+    finally:
+        pool.shutdown()
+        await idp.db.dispose()
+
+
+def _migrate(settings: Settings) -> None:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from idp.store.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except (OperationalError, DBAPIError, OSError) as exc:
+        _fail(_describe_db_error(exc))
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = _settings()
+    _migrate(settings)
+    print(json.dumps({"migrated": True}))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from idp.logging import UVICORN_LOG_CONFIG, configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    if settings.is_sqlite:
+        # The embedded default creates and migrates its database by itself (INTERFACE §2).
+        _migrate(settings)
+    log_config = json.loads(json.dumps(UVICORN_LOG_CONFIG))
+    for logger in log_config["loggers"].values():
+        logger["level"] = max(logger["level"], settings.log_level, key=_level_number)
+    log_config["root"]["level"] = settings.log_level
+    uvicorn.run(
+        "idp.app:create_app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=log_config,
+        access_log=False,
+        server_header=False,
+        # X-Forwarded-* are applied inside the app, and only from IDP_TRUSTED_PROXIES.
+        proxy_headers=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+def _level_number(name: str) -> int:
+    import logging
+
+    return logging.getLevelName(name)  # type: ignore[no-any-return]
+
+
+def _read_password_stdin() -> str:
+    line = sys.stdin.readline()
+    if line.endswith("\n"):
+        line = line[:-1]
+    if line.endswith("\r"):
+        line = line[:-1]
+    return line
+
+
+def _user_json(user: Any) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "disabled": user.disabled,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+def cmd_users_create(args: argparse.Namespace) -> None:
+    settings = _settings()
+    password = _read_password_stdin() if args.password_stdin else None
+
+    async def go() -> None:
+        async with _services(settings) as idp:
+            user = await idp.users.create(args.email, name=args.name or "", password=password)
+            print(json.dumps(_user_json(user)))
+
+    _run(go)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """Migrate the SQLite database, make sure the demo user exists, print how to sign in, then serve."""
+    settings = _settings()
+    if not settings.is_sqlite:
+        _fail("`idp demo` only runs on the embedded SQLite database; use `idp serve` in production")
+    _migrate(settings)
+
+    async def seed() -> None:
+        from idp.errors import Conflict
+
+        async with _services(settings) as idp:
+            with suppress(Conflict):
+                await idp.users.create(DEMO_EMAIL, name="Demo Person", password=DEMO_PASSWORD)
+
+    _run(seed)
+    base = f"http://{args.host}:{args.port}"
+    print(
+        "\n".join(
+            [
+                "",
+                "idp demo is starting.",
+                f"  Sign in at   {base}/login",
+                f"  Email        {DEMO_EMAIL}",
+                f"  Password     {DEMO_PASSWORD}",
+                "",
+            ]
+        ),
+        file=sys.stderr,
+        flush=True,
+    )
+    cmd_serve(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="idp", description="OpenID Connect identity provider")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add_serve_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--workers", type=int, default=1)
+
+    serve = commands.add_parser("serve", help="serve HTTP")
+    add_serve_options(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = commands.add_parser("demo", help="SQLite demo: migrate, create a demo user, serve")
+    add_serve_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    users = commands.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
+    create = users.add_parser("create", help="create a user and print it as JSON")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", default="")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from one stdin line")
+    create.set_defaults(func=cmd_users_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "workers", 1) < 1:
+        _fail("--workers must be at least 1", 2)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Prometheus metrics (prometheus-client): requests and latency by route, sign-in outcomes, password queue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+
+
+class Metrics:
+    """One registry per app, so two apps in one process (tests, or embedding) do not collide."""
+
+    def __init__(self, password_queue: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "idp_http_requests",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "idp_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.logins = Counter(
+            "idp_login_attempts",
+            "Sign-in attempts by outcome (success, failure, rate_limited, overloaded, invalid)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.password_queue = Gauge(
+            "idp_password_pool_queue_length",
+            "Password hash/verify jobs waiting for a worker",
+            registry=self.registry,
+        )
+        self.password_queue.set_function(password_queue)
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.idp.metrics
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""The rules: services decide, the store persists, handlers only parse and render."""

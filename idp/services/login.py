@@ -1,0 +1,112 @@
+"""Password sign-in: limits, argon2 verification with no enumeration, rehash on cost change, a new session.
+
+Later steps (the second factor) extend the methods recorded on the session; `amr`/`acr` derive from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idp.auth.passwords import MAX_PASSWORD_LENGTH, PasswordPool
+from idp.clock import Clock
+from idp.errors import InvalidCredentials, RateLimited
+from idp.services.audit import AuditLog
+from idp.services.ratelimit import RateLimiter
+from idp.services.sessions import SessionService
+from idp.services.users import MAX_EMAIL_LENGTH, normalize_email
+from idp.store import users as users_store
+from idp.store.db import Database
+from idp.store.models import User
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a successful password sign-in produced."""
+
+    user: User
+    session_cookie: str
+    methods: tuple[str, ...]
+
+
+class LoginService:
+    """The password step of signing in."""
+
+    def __init__(
+        self,
+        db: Database,
+        passwords: PasswordPool,
+        limiter: RateLimiter,
+        sessions: SessionService,
+        audit: AuditLog,
+        clock: Clock,
+    ) -> None:
+        self._db = db
+        self._passwords = passwords
+        self._limiter = limiter
+        self._sessions = sessions
+        self._audit = audit
+        self._clock = clock
+
+    async def sign_in_with_password(
+        self,
+        email: str,
+        password: str,
+        *,
+        client_ip: str,
+        user_agent: str = "",
+        previous_cookie: str | None = None,
+    ) -> SignIn:
+        """Check the password and start a session (replacing `previous_cookie`'s); raise InvalidCredentials,
+        RateLimited or Overloaded. Every failure looks the same from outside."""
+        email_norm = normalize_email(email)[:MAX_EMAIL_LENGTH]
+        limits = self._limiter.login_limits(email_norm, client_ip)
+
+        # Read phase: short transaction, released before the slow hash so no connection waits on argon2.
+        async with self._db.transaction() as session:
+            try:
+                await self._limiter.check(session, limits)
+            except RateLimited as exc:
+                await self._audit.record(
+                    session, "login.locked", client_ip=client_ip, outcome="refused", scope=exc.scope
+                )
+                raise
+            user = await users_store.find_user_by_email(session, email_norm) if email_norm else None
+
+        too_long = len(password) > MAX_PASSWORD_LENGTH
+        candidate = password[:MAX_PASSWORD_LENGTH]
+        # Always one verification at full cost, against the user's hash or a dummy one.
+        ok = await self._passwords.verify(user.password_hash if user else None, candidate)
+        ok = ok and not too_long and user is not None and not user.disabled
+
+        if not ok:
+            async with self._db.transaction() as session:
+                await self._limiter.record_failure(session, limits)
+                reason = "unknown_user" if user is None else ("disabled" if user.disabled else "bad_password")
+                await self._audit.record(
+                    session,
+                    "login.failure",
+                    user_id=user.id if user else None,
+                    client_ip=client_ip,
+                    outcome="failure",
+                    reason=reason,
+                )
+            raise InvalidCredentials(reason)
+
+        assert user is not None
+        assert user.password_hash is not None
+        new_hash = None
+        if self._passwords.needs_rehash(user.password_hash):
+            new_hash = await self._passwords.hash(candidate)
+
+        methods = ("pwd",)
+        async with self._db.transaction() as session:
+            if new_hash:
+                await users_store.set_password_hash(session, user.id, new_hash, self._clock.now())
+            # Session fixation: whatever session the browser had is ended and a fresh id is issued.
+            await self._sessions.end(session, previous_cookie)
+            cookie = await self._sessions.create(session, user, methods, client_ip=client_ip, user_agent=user_agent)
+            await self._limiter.reset(session, limits[0])
+            await self._audit.record(
+                session, "login.success", user_id=user.id, client_ip=client_ip, methods=" ".join(methods)
+            )
+        return SignIn(user=user, session_cookie=cookie, methods=methods)

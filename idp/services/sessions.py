@@ -1,0 +1,119 @@
+"""Server-side sign-in sessions: random id in the cookie, its SHA-256 in the database, idle and absolute expiry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp.auth.tokens import new_opaque, sha256_hex
+from idp.clock import Clock
+from idp.services.audit import AuditLog
+from idp.store import sessions as store
+from idp.store.db import Database
+from idp.store.models import LoginSession, User
+
+# Writing last_seen on every request would turn each page view into a write; a minute's slack is harmless.
+TOUCH_INTERVAL = timedelta(seconds=60)
+# Cookie values are 43 characters; anything much longer is not ours and is not worth hashing.
+MAX_COOKIE_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    """A valid session and who it belongs to."""
+
+    id_hash: str
+    user: User
+    auth_time: datetime
+    methods: tuple[str, ...]
+    created_at: datetime
+
+
+class SessionService:
+    """Create, resolve and end sessions."""
+
+    def __init__(self, db: Database, clock: Clock, *, idle_seconds: int, absolute_seconds: int) -> None:
+        self._db = db
+        self._clock = clock
+        self.idle = timedelta(seconds=idle_seconds)
+        self.absolute = timedelta(seconds=absolute_seconds)
+
+    async def create(
+        self,
+        session: AsyncSession,
+        user: User,
+        methods: tuple[str, ...],
+        *,
+        client_ip: str = "",
+        user_agent: str = "",
+    ) -> str:
+        """Start a session for `user` signed in with `methods`; returns the cookie value (never stored)."""
+        now = self._clock.now()
+        cookie = new_opaque(32)
+        await store.insert_session(
+            session,
+            LoginSession(
+                id_hash=sha256_hex(cookie),
+                user_id=user.id,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + self.absolute,
+                auth_time=now,
+                methods=" ".join(methods),
+                client_ip=client_ip[:45],
+                user_agent=user_agent[:300],
+            ),
+        )
+        return cookie
+
+    async def resolve(self, session: AsyncSession, cookie: str | None) -> ActiveSession | None:
+        """The live session behind `cookie`, or None; an expired one is deleted on the way."""
+        if not cookie or len(cookie) > MAX_COOKIE_LENGTH:
+            return None
+        id_hash = sha256_hex(cookie)
+        found = await store.find_session_with_user(session, id_hash)
+        if found is None:
+            return None
+        row, user = found
+        now = self._clock.now()
+        if row.expires_at <= now or row.last_seen_at + self.idle <= now or user.disabled:
+            await store.delete_session(session, id_hash)
+            return None
+        if now - row.last_seen_at >= TOUCH_INTERVAL:
+            await store.touch_session(session, id_hash, now)
+        return ActiveSession(
+            id_hash=id_hash,
+            user=user,
+            auth_time=row.auth_time,
+            methods=tuple(row.methods.split()),
+            created_at=row.created_at,
+        )
+
+    async def current(self, cookie: str | None) -> ActiveSession | None:
+        """`resolve` in its own transaction, for pages that only need to know who is signed in."""
+        if not cookie:
+            return None
+        async with self._db.transaction() as session:
+            return await self.resolve(session, cookie)
+
+    async def sign_out(self, cookie: str | None, *, client_ip: str, audit: AuditLog) -> None:
+        """End the session behind `cookie` (if any) and record it."""
+        async with self._db.transaction() as session:
+            active = await self.resolve(session, cookie)
+            if active is None:
+                return
+            await store.delete_session(session, active.id_hash)
+            await audit.record(session, "logout", user_id=active.user.id, client_ip=client_ip)
+
+    async def end(self, session: AsyncSession, cookie: str | None) -> None:
+        if cookie and len(cookie) <= MAX_COOKIE_LENGTH:
+            await store.delete_session(session, sha256_hex(cookie))
+
+    async def end_all_for_user(self, session: AsyncSession, user_id: str) -> int:
+        return await store.delete_sessions_of_user(session, user_id)
+
+    async def purge_expired(self, session: AsyncSession) -> int:
+        now = self._clock.now()
+        return await store.delete_expired_sessions(session, now, now - self.idle)

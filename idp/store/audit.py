@@ -1,0 +1,37 @@
+"""SQL for the audit log: append-only from the application's side."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp.store.models import AuditEvent
+
+
+async def insert_event(session: AsyncSession, values: dict[str, object]) -> None:
+    await session.execute(insert(AuditEvent), [values])
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    user_id: str | None = None,
+    type_: str | None = None,
+    since: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> Sequence[AuditEvent]:
+    """Newest first; `before_id` continues a previous page."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if user_id is not None:
+        query = query.where(AuditEvent.user_id == user_id)
+    if type_ is not None:
+        query = query.where(AuditEvent.type == type_)
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    return (await session.execute(query)).scalars().all()

@@ -1,0 +1,45 @@
+"""SQL for server-side sign-in sessions, looked up by the SHA-256 of the cookie value."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp.store.models import LoginSession, User
+
+
+async def insert_session(session: AsyncSession, row: LoginSession) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def find_session_with_user(session: AsyncSession, id_hash: str) -> tuple[LoginSession, User] | None:
+    """The session and its user in one round trip."""
+    result = await session.execute(
+        select(LoginSession, User).join(User, User.id == LoginSession.user_id).where(LoginSession.id_hash == id_hash)
+    )
+    row = result.first()
+    return (row[0], row[1]) if row else None
+
+
+async def touch_session(session: AsyncSession, id_hash: str, now: datetime) -> None:
+    await session.execute(update(LoginSession).where(LoginSession.id_hash == id_hash).values(last_seen_at=now))
+
+
+async def delete_session(session: AsyncSession, id_hash: str) -> None:
+    await session.execute(delete(LoginSession).where(LoginSession.id_hash == id_hash))
+
+
+async def delete_sessions_of_user(session: AsyncSession, user_id: str) -> int:
+    result = await session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def delete_expired_sessions(session: AsyncSession, now: datetime, idle_before: datetime) -> int:
+    """Remove sessions past their absolute expiry or idle since before `idle_before`."""
+    result = await session.execute(
+        delete(LoginSession).where((LoginSession.expires_at <= now) | (LoginSession.last_seen_at < idle_before))
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
