@@ -23,7 +23,18 @@ from idp.store.migrate import upgrade
 
 PG_SERVER = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("IDP_TEST_REQUIRE_POSTGRES", "") not in ("", "0", "false")
-TABLES = ["audit_events", "ratelimit_hits", "login_sessions", "instance_secrets", "users"]
+TABLES = [
+    "audit_events",
+    "ratelimit_hits",
+    "consents",
+    "tokens",
+    "authorization_codes",
+    "login_sessions",
+    "signing_keys",
+    "clients",
+    "instance_secrets",
+    "users",
+]
 # Cheap argon2 for tests that are not about the hashing cost itself; the cost tests set their own.
 FAST_ARGON2 = {"argon2_memory_kib": 1024, "argon2_time_cost": 1}
 TEST_CLIENT_IP = "198.51.100.7"

@@ -25,6 +25,7 @@ class ActiveSession:
     """A valid session and who it belongs to."""
 
     id_hash: str
+    sid: str
     user: User
     auth_time: datetime
     methods: tuple[str, ...]
@@ -62,6 +63,7 @@ class SessionService:
                 expires_at=now + self.absolute,
                 auth_time=now,
                 methods=" ".join(methods),
+                sid=new_opaque(24),
                 client_ip=client_ip[:45],
                 user_agent=user_agent[:300],
             ),
@@ -85,6 +87,7 @@ class SessionService:
             await store.touch_session(session, id_hash, now)
         return ActiveSession(
             id_hash=id_hash,
+            sid=row.sid,
             user=user,
             auth_time=row.auth_time,
             methods=tuple(row.methods.split()),

@@ -82,6 +82,8 @@ class LoginSession(Base):
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
     # Space-separated RFC 8176 method names used at sign-in ("pwd", later "pwd otp"), from which amr/acr derive.
     methods: Mapped[str] = mapped_column(String(100))
+    # The `sid` claim: opaque, random, and not the lookup key, so a leaked ID token cannot name a cookie hash.
+    sid: Mapped[str] = mapped_column(String(43), default="")
     client_ip: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
 
@@ -125,3 +127,95 @@ class AuditEvent(Base):
     user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     client_ip: Mapped[str] = mapped_column(String(45), default="")
     details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Client(Base):
+    """A relying party. Confidential clients keep only the SHA-256 of a 256-bit random secret."""
+
+    __tablename__ = "clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    # JSON arrays of exact-match URIs.
+    redirect_uris: Mapped[str] = mapped_column(Text, default="[]")
+    post_logout_redirect_uris: Mapped[str] = mapped_column(Text, default="[]")
+    grant_types: Mapped[str] = mapped_column(String(200))  # space-separated
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
+    require_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    id_token_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SigningKey(Base):
+    """A JWS signing key; the private half encrypted at rest (AES-GCM under a key derived from the encryption key)."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(10))
+    private_key: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class AuthorizationCode(Base):
+    """A single-use code, stored as a hash, carrying everything the token endpoint needs to mint tokens."""
+
+    __tablename__ = "authorization_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(String(43))
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(500))
+    nonce: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    sid: Mapped[str] = mapped_column(String(43))
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    amr: Mapped[str] = mapped_column(String(100))
+    acr: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Token(Base):
+    """An opaque access or refresh token, stored as a hash; `grant_id` ties a code's tokens and a refresh family."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (Index("ix_tokens_grant_id", "grant_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "access" or "refresh"
+    grant_id: Mapped[str] = mapped_column(String(43))
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    scope: Mapped[str] = mapped_column(String(500))
+    sid: Mapped[str | None] = mapped_column(String(43), nullable=True)
+    auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    amr: Mapped[str] = mapped_column(String(100), default="")
+    acr: Mapped[str] = mapped_column(String(20), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Consent(Base):
+    """Scopes a person allowed a client; asked again only for scopes beyond these."""
+
+    __tablename__ = "consents"
+
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
