@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from idp.auth.passwords import MAX_PASSWORD_LENGTH, PasswordPool
 from idp.clock import Clock
-from idp.errors import InvalidCredentials, RateLimited
+from idp.errors import InvalidCredentials, Overloaded, RateLimited
 from idp.services.audit import AuditLog
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import SessionService
@@ -61,26 +61,46 @@ class LoginService:
         email_norm = normalize_email(email)[:MAX_EMAIL_LENGTH]
         limits = self._limiter.login_limits(email_norm, client_ip)
 
-        # Read phase: short transaction, released before the slow hash so no connection waits on argon2.
+        # The attempt is counted as a failure and committed before it is checked, so concurrent guesses see each
+        # other and a burst cannot slip under the limit; a refusal or a success takes the reservation back.
         async with self._db.transaction() as session:
-            try:
-                await self._limiter.check(session, limits)
-            except RateLimited as exc:
-                await self._audit.record(
-                    session, "login.locked", client_ip=client_ip, outcome="refused", scope=exc.scope
-                )
-                raise
+            reserved = await self._limiter.record_failure(session, limits)
+
+        # Read phase: short transaction, released before the slow hash so no connection waits on argon2.
+        locked: RateLimited | None = None
+        async with self._db.transaction() as session:
             user = await users_store.find_user_by_email(session, email_norm) if email_norm else None
+            try:
+                await self._limiter.check(session, limits, reserved=True)
+            except RateLimited as exc:
+                # Caught inside the transaction so that it commits: the lockout is audited, the attempt not counted.
+                await self._limiter.release(session, reserved)
+                await self._audit.record(
+                    session,
+                    "login.locked",
+                    user_id=user.id if user else None,
+                    client_ip=client_ip,
+                    outcome="refused",
+                    scope=exc.scope,
+                )
+                locked = exc
+        if locked is not None:
+            raise locked
 
         too_long = len(password) > MAX_PASSWORD_LENGTH
         candidate = password[:MAX_PASSWORD_LENGTH]
         # Always one verification at full cost, against the user's hash or a dummy one.
-        ok = await self._passwords.verify(user.password_hash if user else None, candidate)
+        try:
+            ok = await self._passwords.verify(user.password_hash if user else None, candidate)
+        except Overloaded:
+            # Nothing was tried, so nothing counts.
+            async with self._db.transaction() as session:
+                await self._limiter.release(session, reserved)
+            raise
         ok = ok and not too_long and user is not None and not user.disabled
 
         if not ok:
             async with self._db.transaction() as session:
-                await self._limiter.record_failure(session, limits)
                 reason = "unknown_user" if user is None else ("disabled" if user.disabled else "bad_password")
                 await self._audit.record(
                     session,
@@ -105,8 +125,10 @@ class LoginService:
             # Session fixation: whatever session the browser had is ended and a fresh id is issued.
             await self._sessions.end(session, previous_cookie)
             cookie = await self._sessions.create(session, user, methods, client_ip=client_ip, user_agent=user_agent)
+            await self._limiter.release(session, reserved)
             await self._limiter.reset(session, limits[0])
             await self._audit.record(
                 session, "login.success", user_id=user.id, client_ip=client_ip, methods=" ".join(methods)
             )
         return SignIn(user=user, session_cookie=cookie, methods=methods)
+

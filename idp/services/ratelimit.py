@@ -2,6 +2,10 @@
 
 Only failures count. Past the limit nothing more is recorded, so an attacker cannot push the window forward:
 the oldest failure ages out and the account opens again by itself.
+
+An attempt is counted (reserved) and committed before it is checked, so a burst of concurrent guesses on any
+number of replicas cannot all pass the check before the first failure is recorded: the n-th reservation to
+commit sees at least n hits. A refused or successful attempt takes its reservation back.
 """
 
 from __future__ import annotations
@@ -40,18 +44,26 @@ class RateLimiter:
             Limit("login:addr:" + client_ip[:45], self.per_address, "address"),
         ]
 
-    async def check(self, session: AsyncSession, limits: list[Limit]) -> None:
-        """Raise RateLimited (with the seconds until the window frees a slot) if any limit is reached."""
+    async def check(self, session: AsyncSession, limits: list[Limit], *, reserved: bool = False) -> None:
+        """Raise RateLimited (with the seconds until the window frees a slot) if any limit is reached.
+
+        With `reserved`, the attempt being checked is already among the hits and may be the maximum-th.
+        """
         now = self._clock.now()
         counts = await store.count_hits(session, [limit.key for limit in limits], now - self.window)
         for limit in limits:
             count, oldest = counts.get(limit.key, (0, now))
-            if count >= limit.maximum:
+            if count - (1 if reserved else 0) >= limit.maximum:
                 retry_after = (oldest + self.window - now).total_seconds()
                 raise RateLimited(int(retry_after) + 1, limit.scope)
 
-    async def record_failure(self, session: AsyncSession, limits: list[Limit]) -> None:
-        await store.add_hits(session, [limit.key for limit in limits], self._clock.now())
+    async def record_failure(self, session: AsyncSession, limits: list[Limit]) -> list[int]:
+        """Count one failure against every limit; returns the hits' ids, to `release` if it was no failure."""
+        return await store.add_hits(session, [limit.key for limit in limits], self._clock.now())
+
+    async def release(self, session: AsyncSession, hit_ids: list[int]) -> None:
+        """Take back hits reserved by `record_failure` for an attempt that turned out not to be a failure."""
+        await store.delete_hits(session, hit_ids)
 
     async def reset(self, session: AsyncSession, limit: Limit) -> None:
         await store.clear_hits(session, limit.key)

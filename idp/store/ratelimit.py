@@ -21,9 +21,18 @@ async def count_hits(session: AsyncSession, keys: Sequence[str], since: datetime
     return {key: (count, oldest) for key, count, oldest in result.all()}
 
 
-async def add_hits(session: AsyncSession, keys: Sequence[str], at: datetime) -> None:
-    if keys:
-        await session.execute(insert(RateLimitHit), [{"key": key, "at": at} for key in keys])
+async def add_hits(session: AsyncSession, keys: Sequence[str], at: datetime) -> list[int]:
+    """Insert one hit per key; returns their ids (so a reservation can be taken back)."""
+    if not keys:
+        return []
+    rows = [{"key": key, "at": at} for key in keys]
+    result = await session.execute(insert(RateLimitHit).values(rows).returning(RateLimitHit.id))
+    return list(result.scalars())
+
+
+async def delete_hits(session: AsyncSession, ids: Sequence[int]) -> None:
+    if ids:
+        await session.execute(delete(RateLimitHit).where(RateLimitHit.id.in_(list(ids))))
 
 
 async def clear_hits(session: AsyncSession, key: str) -> None:
