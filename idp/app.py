@@ -21,16 +21,21 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from idp.account import login, profile
 from idp.account.web import error_page
+from idp.auth.crypto import Sealer
 from idp.auth.passwords import PasswordPool
 from idp.auth.tokens import derive_key
 from idp.clock import Clock
 from idp.config import Settings
+from idp.oidc import authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo
 from idp.ops import health
 from idp.ops.access import AccessMiddleware
 from idp.ops.metrics import Metrics, metrics_endpoint
 from idp.security import BodyLimitMiddleware, CookiePolicy, Csrf, SecurityHeadersMiddleware
 from idp.services.audit import AuditLog
+from idp.services.clients import ClientService
+from idp.services.grants import GrantService
 from idp.services.instance import InstanceKeys, load_instance_keys
+from idp.services.keys import KeyRing
 from idp.services.login import LoginService
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import SessionService
@@ -60,6 +65,10 @@ class Idp:
     sessions: SessionService
     users: UserService
     login: LoginService
+    clients: ClientService
+    key_ring: KeyRing
+    grants: GrantService
+    discovery_bytes: bytes
     cookies: CookiePolicy
     csrf: Csrf
     templates: Jinja2Templates
@@ -78,6 +87,8 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         per_account=settings.login_max_failures_per_account,
         per_address=settings.login_max_failures_per_address,
     )
+    key_ring = KeyRing(db, Sealer(keys.encryption_key, "signing-keys"), clock)
+    await key_ring.start()
     sessions = SessionService(
         db,
         clock,
@@ -95,6 +106,10 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         sessions=sessions,
         users=UserService(db, pool, clock),
         login=LoginService(db, pool, limiter, sessions, audit, clock),
+        clients=ClientService(db, clock),
+        key_ring=key_ring,
+        grants=GrantService(db, key_ring, audit, clock, settings),
+        discovery_bytes=discovery.encode_metadata(settings.issuer),
         cookies=cookies,
         csrf=Csrf(derive_key(keys.secret_key, "csrf"), cookies),
         templates=build_templates(),
@@ -110,8 +125,19 @@ async def _housekeeping(idp: Idp) -> None:
             async with idp.db.transaction() as session:
                 await idp.sessions.purge_expired(session)
                 await idp.limiter.purge(session)
+            await idp.grants.purge_expired()
         except Exception:
             log.exception("housekeeping failed; will retry")
+
+
+async def _refresh_keys(idp: Idp) -> None:
+    """Pick up keys rotated or retired by another replica within `key_refresh_seconds`."""
+    while True:
+        await asyncio.sleep(idp.settings.key_refresh_seconds)
+        try:
+            await idp.key_ring.refresh_if_rotated()
+        except Exception:
+            log.exception("signing key refresh failed; will retry")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -138,11 +164,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         idp = await build_services(settings, clock, metrics, pool)
         app.state.idp = idp
-        task = asyncio.create_task(_housekeeping(idp))
+        tasks = [asyncio.create_task(_housekeeping(idp)), asyncio.create_task(_refresh_keys(idp))]
         try:
             yield
         finally:
-            task.cancel()
+            for task in tasks:
+                task.cancel()
             pool.shutdown()
             await idp.db.dispose()
 
@@ -153,6 +180,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/logout", login.logout_page, methods=["GET"]),
         Route("/logout", login.logout_submit, methods=["POST"]),
         Route("/account", profile.account_page, methods=["GET"]),
+        Route("/.well-known/openid-configuration", discovery.discovery, methods=["GET"]),
+        Route("/jwks", jwks.jwks, methods=["GET"]),
+        Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
+        Route("/authorize/consent", authorize.consent_submit, methods=["POST"]),
+        Route("/token", token.token, methods=["POST"]),
+        Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
+        Route("/introspect", introspection.introspect, methods=["POST"]),
+        Route("/revoke", revocation.revoke, methods=["POST"]),
+        Route("/end_session", end_session.end_session, methods=["GET", "POST"]),
+        Route("/end_session/confirm", end_session.end_session_confirm, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),

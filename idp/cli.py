@@ -158,6 +158,40 @@ def cmd_users_create(args: argparse.Namespace) -> None:
     _run(go)
 
 
+def cmd_clients_create(args: argparse.Namespace) -> None:
+    settings = _settings()
+
+    async def go() -> None:
+        async with _services(settings) as idp:
+            client, secret = await idp.clients.create(
+                args.name,
+                redirect_uris=args.redirect_uri or [],
+                post_logout_redirect_uris=args.post_logout_redirect_uri or [],
+                public=args.public,
+                require_mfa=args.require_mfa,
+                require_consent=args.require_consent,
+                grant_types=args.grant_type or None,
+                id_token_alg=args.id_token_alg,
+            )
+            output = client.public_view()
+            if secret is not None:
+                output["client_secret"] = secret
+            print(json.dumps(output))
+
+    _run(go)
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> None:
+    settings = _settings()
+
+    async def go() -> None:
+        async with _services(settings) as idp:
+            kids = await idp.key_ring.rotate()
+            print(json.dumps({"signing": kids, "keys": idp.key_ring.describe()}))
+
+    _run(go)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     """Migrate the SQLite database, make sure the demo user exists, print how to sign in, then serve."""
     settings = _settings()
@@ -217,6 +251,24 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="")
     create.add_argument("--password-stdin", action="store_true", help="read the password from one stdin line")
     create.set_defaults(func=cmd_users_create)
+
+    clients = commands.add_parser("clients", help="manage relying-party clients").add_subparsers(
+        dest="clients_command", required=True
+    )
+    new_client = clients.add_parser("create", help="register a client and print it (with its secret) as JSON")
+    new_client.add_argument("--name", required=True)
+    new_client.add_argument("--redirect-uri", action="append", help="repeatable; exact match")
+    new_client.add_argument("--post-logout-redirect-uri", action="append", help="repeatable")
+    new_client.add_argument("--public", action="store_true", help="no secret; PKCE required")
+    new_client.add_argument("--require-mfa", action="store_true", help="tokens only after two-step verification")
+    new_client.add_argument("--require-consent", action="store_true", help="ask the person before sharing")
+    new_client.add_argument("--grant-type", action="append", help="repeatable; replaces the defaults")
+    new_client.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
+    new_client.set_defaults(func=cmd_clients_create)
+
+    keys = commands.add_parser("keys", help="manage signing keys").add_subparsers(dest="keys_command", required=True)
+    rotate = keys.add_parser("rotate", help="a new key signs from now on; old keys stay in the JWKS until retired")
+    rotate.set_defaults(func=cmd_keys_rotate)
     return parser
 
 

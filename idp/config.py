@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=50, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=10)
 
+    authorization_code_lifetime_seconds: int = Field(default=60, ge=5, le=600)
+    access_token_lifetime_seconds: int = Field(default=600, ge=30, le=86400)
+    id_token_lifetime_seconds: int = Field(default=600, ge=30, le=86400)
+    refresh_token_lifetime_seconds: int = Field(default=30 * 86400, ge=300)
+    key_refresh_seconds: int = Field(default=30, ge=1, le=3600)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("database_url")

@@ -42,7 +42,8 @@ async def login_page(request: Request) -> Response:
     """Show the sign-in form; someone already signed in goes straight on."""
     next_url = safe_next(request.query_params.get("next"))
     active = await services(request).sessions.current(session_cookie(request))
-    if active is not None:
+    # reauth=1: the relying party asked for a fresh sign-in (prompt=login, max_age), so show the form.
+    if active is not None and request.query_params.get("reauth") != "1":
         return RedirectResponse(next_url, status_code=303)
     email = request.query_params.get("login_hint", "")[:MAX_EMAIL_LENGTH]
     return _login_form(request, next_url=next_url, email=email)

@@ -132,3 +132,17 @@ class LoginService:
             )
         return SignIn(user=user, session_cookie=cookie, methods=methods)
 
+
+def amr_and_acr(methods: tuple[str, ...] | list[str]) -> tuple[list[str], str]:
+    """RFC 8176 `amr` and our `acr` from the methods a session used (INTERFACE §3 table).
+
+    password → ["pwd"]/pwd; + authenticator code → ["pwd","otp","mfa"]/mfa; + backup code → ["pwd","mfa"]/mfa.
+    """
+    amr = [m for m in ("pwd", "otp") if m in methods]
+    second_factor = "otp" in methods or "backup" in methods
+    if second_factor:
+        amr.append("mfa")
+    return amr, ("mfa" if second_factor else "pwd")
+
+
+ACR_RANK = {"pwd": 1, "mfa": 2}

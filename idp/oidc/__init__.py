@@ -1,0 +1,1 @@
+"""OpenID Connect endpoints (INTERFACE §3), one module per endpoint."""

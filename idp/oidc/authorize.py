@@ -1,0 +1,424 @@
+"""The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2) as an ordered pipeline of named checks.
+
+Until the client and its redirect URI are known to be genuine, errors are an HTML page (never a redirect);
+after that they go back to the relying party with `state` and `iss` (RFC 9207).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp.account.forms import FormError, read_form
+from idp.account.web import client_ip, csrf_failed, services, session_cookie
+from idp.auth.tokens import hmac_hex
+from idp.oidc.errors import (
+    AccessDenied,
+    ConsentRequired,
+    InteractionRequired,
+    InvalidRequest,
+    InvalidScope,
+    LoginRequired,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+    redirect_error,
+    redirect_with,
+)
+from idp.oidc.policy import Reason, check_session
+from idp.services.clients import ClientInfo
+from idp.services.grants import OIDC_SCOPES
+from idp.services.login import amr_and_acr
+from idp.services.sessions import ActiveSession
+from idp.templating import render
+
+# Parameters we read, with the longest value we accept. Others are ignored (OIDC Core §3.1.2.1).
+LIMITS = {
+    "response_type": 50,
+    "client_id": 64,
+    "redirect_uri": 2000,
+    "scope": 500,
+    "state": 2000,
+    "nonce": 500,
+    "code_challenge": 128,
+    "code_challenge_method": 20,
+    "prompt": 50,
+    "max_age": 12,
+    "acr_values": 100,
+    "login_hint": 320,
+    "ui_locales": 100,
+    "response_mode": 20,
+    "request": 1,
+    "request_uri": 1,
+    "idp_auth_after": 100,
+}
+PROMPTS = {"none", "login", "consent"}
+ACR_VALUES = {"pwd", "mfa"}
+_B64URL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+class PageError(Exception):
+    """An error shown on idp's own page: the client or redirect URI cannot be trusted with a redirect."""
+
+
+@dataclass
+class AuthorizationRequest:
+    """What the checks have established so far."""
+
+    raw: dict[str, str]
+    repeated: set[str]
+    too_long: set[str] = field(default_factory=set)
+    client: ClientInfo | None = None
+    redirect_uri: str = ""
+    state: str | None = None
+    scopes: list[str] = field(default_factory=list)
+    nonce: str | None = None
+    code_challenge: str | None = None
+    prompt: set[str] = field(default_factory=set)
+    max_age: int | None = None
+    required_acr: str = "pwd"
+    signed_in_after: datetime | None = None
+
+
+Check = Callable[[AuthorizationRequest, Request], Awaitable[None] | None]
+
+
+# -- checks whose failure is shown as a page ---------------------------------------------------------
+
+
+async def check_client(req: AuthorizationRequest, request: Request) -> None:
+    """client_id is given once and names a registered client."""
+    if "client_id" in req.repeated:
+        raise PageError("The request repeats client_id.")
+    client_id = req.raw.get("client_id", "")
+    if not client_id:
+        raise PageError("The request has no client_id.")
+    req.client = await services(request).clients.find(client_id)
+    if req.client is None:
+        raise PageError("The application that sent you here is not registered with this sign-in service.")
+
+
+def check_redirect_uri(req: AuthorizationRequest, request: Request) -> None:
+    """redirect_uri is given once and matches a registered URI exactly (OIDC Core §3.1.2.1)."""
+    assert req.client is not None
+    uri = req.raw.get("redirect_uri", "")
+    if "redirect_uri" in req.repeated or not uri or uri not in req.client.redirect_uris:
+        raise PageError("The address to return to is not registered for this application.")
+    req.redirect_uri = uri
+    state = req.raw.get("state")
+    req.state = state if state and "state" not in req.repeated else None
+
+
+# -- checks whose failure is redirected to the relying party ------------------------------------------
+
+
+def check_no_repeats(req: AuthorizationRequest, request: Request) -> None:
+    """RFC 6749 §3.1: parameters must not be included more than once."""
+    if req.repeated:
+        raise InvalidRequest(f"parameter repeated: {sorted(req.repeated)[0]}")
+
+
+def check_lengths(req: AuthorizationRequest, request: Request) -> None:
+    """Every parameter within its size limit (an over-long state is not echoed back)."""
+    if req.too_long:
+        raise InvalidRequest(f"parameter too long: {sorted(req.too_long)[0]}")
+
+
+def check_no_request_objects(req: AuthorizationRequest, request: Request) -> None:
+    """Request objects (OIDC Core §6) are not supported; say so precisely rather than ignore them."""
+    if req.raw.get("request") or req.raw.get("request_uri"):
+        raise InvalidRequest("request and request_uri are not supported")
+
+
+def check_response_type(req: AuthorizationRequest, request: Request) -> None:
+    """Only the authorization code flow: response_type=code, response_mode query."""
+    assert req.client is not None
+    response_type = req.raw.get("response_type", "")
+    if not response_type:
+        raise InvalidRequest("response_type is required")
+    if response_type != "code":
+        raise UnsupportedResponseType("only response_type=code is supported")
+    if req.raw.get("response_mode", "query") != "query":
+        raise InvalidRequest("only response_mode=query is supported")
+    if "authorization_code" not in req.client.grant_types:
+        raise UnauthorizedClient("this client is not registered for the authorization code flow")
+
+
+def check_scope(req: AuthorizationRequest, request: Request) -> None:
+    """scope must include openid; every scope must be one we know."""
+    scopes = list(dict.fromkeys(req.raw.get("scope", "").split()))
+    if "openid" not in scopes:
+        raise InvalidScope("scope must include openid")
+    unknown = [s for s in scopes if s not in OIDC_SCOPES]
+    if unknown:
+        raise InvalidScope(f"unknown scope: {unknown[0][:40]}")
+    req.scopes = scopes
+
+
+def check_pkce(req: AuthorizationRequest, request: Request) -> None:
+    """RFC 7636 with S256 only; required for public clients. A challenge without a method means plain."""
+    assert req.client is not None
+    challenge = req.raw.get("code_challenge")
+    method = req.raw.get("code_challenge_method")
+    if not challenge:
+        if method:
+            raise InvalidRequest("code_challenge_method without code_challenge")
+        if req.client.public:
+            raise InvalidRequest("PKCE is required for this client: send code_challenge with S256")
+        return
+    if method != "S256":
+        raise InvalidRequest("code_challenge_method must be S256; plain is not allowed")
+    if len(challenge) != 43 or not set(challenge) <= _B64URL:
+        raise InvalidRequest("code_challenge must be a base64url SHA-256 (43 characters)")
+    req.code_challenge = challenge
+
+
+def check_prompt(req: AuthorizationRequest, request: Request) -> None:
+    """prompt values are none, login, consent; none stands alone (OIDC Core §3.1.2.1)."""
+    prompt = set(req.raw.get("prompt", "").split())
+    if not prompt <= PROMPTS:
+        raise InvalidRequest("prompt may only hold none, login and consent")
+    if "none" in prompt and len(prompt) > 1:
+        raise InvalidRequest("prompt=none cannot be combined with other values")
+    req.prompt = prompt
+
+
+def check_max_age(req: AuthorizationRequest, request: Request) -> None:
+    """max_age is a non-negative number of seconds."""
+    value = req.raw.get("max_age")
+    if value is None or value == "":
+        return
+    if not value.isdigit():
+        raise InvalidRequest("max_age must be a non-negative integer")
+    req.max_age = int(value)
+
+
+def check_acr(req: AuthorizationRequest, request: Request) -> None:
+    """acr_values=mfa, or a client registered with require_mfa, demands two factors."""
+    assert req.client is not None
+    values = req.raw.get("acr_values", "").split()
+    known = [v for v in values if v in ACR_VALUES]
+    if values and not known:
+        raise InvalidRequest("acr_values must name pwd or mfa")
+    wants_mfa = bool(known) and "pwd" not in known
+    req.required_acr = "mfa" if wants_mfa or req.client.require_mfa else "pwd"
+
+
+def check_nonce(req: AuthorizationRequest, request: Request) -> None:
+    """nonce is carried into the ID token as given."""
+    req.nonce = req.raw.get("nonce") or None
+
+
+def check_return_marker(req: AuthorizationRequest, request: Request) -> None:
+    """idp's own signed note that this request comes back from a sign-in it asked for."""
+    assert req.client is not None
+    marker = req.raw.get("idp_auth_after")
+    if not marker:
+        return
+    stamp, _, signature = marker.partition(".")
+    expected = _marker_signature(request, stamp, req.client.client_id)
+    if stamp.isdigit() and signature == expected:
+        req.signed_in_after = datetime.fromtimestamp(int(stamp), UTC)
+
+
+PAGE_CHECKS: list[Check] = [check_client, check_redirect_uri]
+REDIRECT_CHECKS: list[Check] = [
+    check_no_repeats,
+    check_lengths,
+    check_no_request_objects,
+    check_response_type,
+    check_scope,
+    check_pkce,
+    check_prompt,
+    check_max_age,
+    check_acr,
+    check_nonce,
+    check_return_marker,
+]
+
+
+# -- the endpoint --------------------------------------------------------------------------------------
+
+
+async def authorize(request: Request) -> Response:
+    """GET or POST /authorize."""
+    try:
+        raw, repeated, too_long = await _read_params(request)
+    except PageError as exc:
+        return _error_page(request, str(exc))
+    req = AuthorizationRequest(raw=raw, repeated=repeated, too_long=too_long)
+    try:
+        await run_checks(req, request)
+    except PageError as exc:
+        return _error_page(request, str(exc))
+    except OAuthError as exc:
+        return _redirect_error(request, req, exc)
+    try:
+        return await _decide(request, req, consent_given=False)
+    except OAuthError as exc:
+        return _redirect_error(request, req, exc)
+
+
+async def consent_submit(request: Request) -> Response:
+    """POST /authorize/consent: the person allowed or denied; the request is checked again from scratch."""
+    idp = services(request)
+    try:
+        form = await read_form(request, {**LIMITS, "csrf_token": 128, "decision": 10})
+    except FormError as exc:
+        return _error_page(request, str(exc))
+    if not idp.csrf.check(request, form.pop("csrf_token")):
+        return csrf_failed(request)
+    decision = form.pop("decision")
+    req = AuthorizationRequest(raw={k: v for k, v in form.items() if v}, repeated=set())
+    try:
+        await run_checks(req, request)
+        if decision != "allow":
+            raise AccessDenied("the person declined to share their information")
+        return await _decide(request, req, consent_given=True)
+    except PageError as exc:
+        return _error_page(request, str(exc))
+    except OAuthError as exc:
+        return _redirect_error(request, req, exc)
+
+
+async def run_checks(req: AuthorizationRequest, request: Request) -> None:
+    for check in [*PAGE_CHECKS, *REDIRECT_CHECKS]:
+        result = check(req, request)
+        if result is not None:
+            await result
+
+
+async def _decide(request: Request, req: AuthorizationRequest, *, consent_given: bool) -> Response:
+    """Use the session if policy allows, else send the person to sign in; then consent; then the code."""
+    idp = services(request)
+    assert req.client is not None
+    active = await idp.sessions.current(session_cookie(request))
+    reason = check_session(
+        active,
+        now=idp.clock.now(),
+        prompt=req.prompt,
+        max_age=req.max_age,
+        required_acr=req.required_acr,
+        signed_in_after=req.signed_in_after,
+    )
+    if reason is not None:
+        if "none" in req.prompt:
+            if reason is Reason.ACR:
+                raise InteractionRequired("two-step verification is required")
+            raise LoginRequired("the person must sign in")
+        if reason is Reason.ACR:
+            # Step-up to a second factor arrives with two-step verification; until then refuse, never downgrade.
+            raise AccessDenied("two-step verification is required for this application")
+        return _to_login(request, req)
+    assert active is not None
+
+    if req.client.require_consent or "consent" in req.prompt:
+        known = await idp.grants.has_consent(active.user.id, req.client.client_id, req.scopes)
+        if consent_given:
+            await idp.grants.save_consent(
+                active.user.id, req.client.client_id, req.scopes, client_ip=client_ip(request)
+            )
+        elif "consent" in req.prompt or not known:
+            if "none" in req.prompt:
+                raise ConsentRequired("the person has not allowed this application yet")
+            return _consent_page(request, req, active)
+
+    amr, acr = amr_and_acr(active.methods)
+    code = await idp.grants.issue_code(
+        req.client,
+        active,
+        redirect_uri=req.redirect_uri,
+        scope=" ".join(req.scopes),
+        nonce=req.nonce,
+        code_challenge=req.code_challenge,
+        amr=amr,
+        acr=acr,
+    )
+    return redirect_with(req.redirect_uri, {"code": code, "state": req.state, "iss": idp.settings.issuer})
+
+
+def _to_login(request: Request, req: AuthorizationRequest) -> Response:
+    """Send the person to /login; the continuation is this request, marked as coming back from sign-in."""
+    assert req.client is not None
+    params = {k: v for k, v in req.raw.items() if k != "idp_auth_after"}
+    prompt = req.prompt - {"login"}
+    if prompt:
+        params["prompt"] = " ".join(sorted(prompt))
+    else:
+        params.pop("prompt", None)
+    stamp = str(int(services(request).clock.now().timestamp()))
+    params["idp_auth_after"] = f"{stamp}.{_marker_signature(request, stamp, req.client.client_id)}"
+    continuation = "/authorize?" + urlencode(params)
+    login_params = {"next": continuation}
+    if req.raw.get("login_hint"):
+        login_params["login_hint"] = req.raw["login_hint"]
+    if req.raw.get("ui_locales"):
+        login_params["ui_locales"] = req.raw["ui_locales"]
+    if "login" in req.prompt or req.max_age is not None:
+        login_params["reauth"] = "1"
+    return redirect_with("/login", login_params)
+
+
+def _consent_page(request: Request, req: AuthorizationRequest, active: ActiveSession) -> Response:
+    assert req.client is not None
+    hidden = {k: v for k, v in req.raw.items() if k in LIMITS}
+    hidden["prompt"] = " ".join(sorted(req.prompt - {"consent"}))
+    return render(
+        request,
+        "authorize/consent.html",
+        {"client": req.client, "scopes": req.scopes, "user": active.user, "hidden": hidden},
+    )
+
+
+def _marker_signature(request: Request, stamp: str, client_id: str) -> str:
+    key = services(request).keys.secret_key.encode()
+    return hmac_hex(key, "auth-after", stamp, client_id)[:32]
+
+
+def _redirect_error(request: Request, req: AuthorizationRequest, exc: OAuthError) -> Response:
+    return redirect_error(exc, req.redirect_uri, state=req.state, issuer=services(request).settings.issuer)
+
+
+def _error_page(request: Request, message: str) -> Response:
+    return render(
+        request,
+        "errors/error.html",
+        {"status": 400, "title": "This sign-in link is not valid", "message": message},
+        status_code=400,
+    )
+
+
+async def _read_params(request: Request) -> tuple[dict[str, str], set[str], set[str]]:
+    """Query (GET) or form (POST) parameters, noting repeats; bytes that are not UTF-8 are a page error."""
+    if request.method == "POST":
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            raise PageError("The request must be a form post (application/x-www-form-urlencoded).")
+        text = (await request.body()).decode("latin-1")
+    else:
+        text = request.scope.get("query_string", b"").decode("latin-1")
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=60)
+    except (UnicodeDecodeError, ValueError):
+        raise PageError("The request is not valid UTF-8 URL-encoded data.") from None
+    raw: dict[str, str] = {}
+    repeated: set[str] = set()
+    too_long: set[str] = set()
+    for name, value in pairs:
+        if name not in LIMITS:
+            continue
+        if name in raw or name in too_long:
+            repeated.add(name)
+            continue
+        if len(value) > LIMITS[name]:
+            if name in ("client_id", "redirect_uri"):
+                raise PageError(f"The parameter {name} is too long.")
+            too_long.add(name)
+            continue
+        raw[name] = value
+    return raw, repeated, too_long

@@ -1,0 +1,63 @@
+"""Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3.1).
+
+Methods: client_secret_basic (id and secret form-urlencoded before base64, so they are decoded here),
+client_secret_post, and none for public clients. Any failure is 401 invalid_client.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from starlette.requests import Request
+
+from idp.oidc.errors import InvalidClient, InvalidRequest
+from idp.services.clients import ClientInfo, ClientService
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    client: ClientInfo
+    method: str
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        raise InvalidClient("unsupported Authorization scheme; use HTTP Basic")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidClient("the Authorization header is not valid base64 of client_id:client_secret") from None
+    if ":" not in decoded:
+        raise InvalidClient("the Authorization header must hold client_id:client_secret")
+    client_id, _, secret = decoded.partition(":")
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+async def authenticate_client(request: Request, form: dict[str, str], clients: ClientService) -> Authenticated:
+    """The authenticated client, or InvalidClient (401). A client must use exactly one method."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        if form.get("client_secret"):
+            raise InvalidRequest("use one client authentication method, not several")
+        client_id, secret = _basic_credentials(header)
+        if form.get("client_id") and form["client_id"] != client_id:
+            raise InvalidRequest("client_id in the body differs from the one in the Authorization header")
+        method = "client_secret_basic"
+    else:
+        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        method = "client_secret_post" if secret else "none"
+    if not client_id:
+        raise InvalidClient("client authentication is required")
+    client = await clients.find(client_id)
+    if client is None:
+        raise InvalidClient("client authentication failed", detail="unknown client")
+    if client.public:
+        if method != "none":
+            raise InvalidClient("client authentication failed", detail="public client sent a secret")
+    elif method == "none" or not client.check_secret(secret):
+        raise InvalidClient("client authentication failed", detail=f"bad credentials via {method}")
+    return Authenticated(client, method)

@@ -1,0 +1,13 @@
+"""The JSON Web Key Set (RFC 7517 §5) of every live signing key, pre-encoded by the key ring."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp.oidc.discovery import CACHE
+
+
+async def jwks(request: Request) -> Response:
+    body: bytes = request.app.state.idp.key_ring.jwks_bytes
+    return Response(body, media_type="application/jwk-set+json", headers={"Cache-Control": CACHE})

@@ -1,0 +1,110 @@
+"""SQL for authorization codes, access and refresh tokens, and consents.
+
+Codes and refresh tokens are consumed with a conditional UPDATE ... RETURNING, so two concurrent redemptions
+(on any replicas) cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp.store.models import AuthorizationCode, Consent, Token, User
+
+
+async def insert_code(session: AsyncSession, values: dict[str, object]) -> None:
+    await session.execute(insert(AuthorizationCode), [values])
+
+
+async def consume_code(session: AsyncSession, code_hash: str, now: datetime) -> AuthorizationCode | None:
+    """Mark the code used and return it, or None if it is unknown or was already used."""
+    result = await session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.code_hash == code_hash, AuthorizationCode.consumed_at.is_(None))
+        .values(consumed_at=now)
+        .returning(AuthorizationCode)
+    )
+    return result.scalar_one_or_none()
+
+
+async def find_code_grant(session: AsyncSession, code_hash: str) -> str | None:
+    """The grant id of a code that exists (used or not)."""
+    return (
+        await session.execute(select(AuthorizationCode.grant_id).where(AuthorizationCode.code_hash == code_hash))
+    ).scalar_one_or_none()
+
+
+async def insert_tokens(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    await session.execute(insert(Token), rows)
+
+
+async def use_refresh_token(session: AsyncSession, token_hash: str, now: datetime) -> Token | None:
+    """Mark a live refresh token used and return it; None if unknown, used, revoked (expiry is the caller's)."""
+    result = await session.execute(
+        update(Token)
+        .where(
+            Token.token_hash == token_hash,
+            Token.kind == "refresh",
+            Token.used_at.is_(None),
+            Token.revoked_at.is_(None),
+        )
+        .values(used_at=now)
+        .returning(Token)
+    )
+    return result.scalar_one_or_none()
+
+
+async def find_token(session: AsyncSession, token_hash: str) -> Token | None:
+    return await session.get(Token, token_hash)
+
+
+async def find_token_with_user(session: AsyncSession, token_hash: str) -> tuple[Token, User | None] | None:
+    """A token and its user (None for client_credentials tokens) in one round trip."""
+    result = await session.execute(
+        select(Token, User).outerjoin(User, User.id == Token.user_id).where(Token.token_hash == token_hash)
+    )
+    row = result.first()
+    return (row[0], row[1]) if row else None
+
+
+async def revoke_grant(session: AsyncSession, grant_id: str, now: datetime) -> int:
+    """Revoke every token of a grant (a code's tokens, or a refresh family)."""
+    result = await session.execute(
+        update(Token).where(Token.grant_id == grant_id, Token.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def revoke_token(session: AsyncSession, token_hash: str, now: datetime) -> None:
+    await session.execute(
+        update(Token).where(Token.token_hash == token_hash, Token.revoked_at.is_(None)).values(revoked_at=now)
+    )
+
+
+async def revoke_tokens_of_user(session: AsyncSession, user_id: str, now: datetime) -> int:
+    result = await session.execute(
+        update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def find_consent(session: AsyncSession, user_id: str, client_id: str) -> Consent | None:
+    return await session.get(Consent, (user_id, client_id))
+
+
+async def save_consent(session: AsyncSession, user_id: str, client_id: str, scope: str, now: datetime) -> None:
+    existing = await session.get(Consent, (user_id, client_id))
+    if existing is None:
+        session.add(Consent(user_id=user_id, client_id=client_id, scope=scope, created_at=now))
+    else:
+        existing.scope = scope
+        existing.created_at = now
+    await session.flush()
+
+
+async def purge_expired(session: AsyncSession, before: datetime) -> None:
+    """Housekeeping: codes and tokens whose lifetime ended before `before`."""
+    await session.execute(delete(AuthorizationCode).where(AuthorizationCode.expires_at < before))
+    await session.execute(delete(Token).where(Token.expires_at < before))
