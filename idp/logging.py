@@ -19,12 +19,14 @@ _REDACT = re.compile(
     r"(?i)((?:password|passwd|secret|token|code|csrf_token|authorization|cookie)[\"']?\s*[=:]\s*[\"']?)"
     r"([^\s&\"',;]+)"
 )
+# Headers whose whole value is a credential: "Bearer <token>", "Basic <b64>", or several cookies in a row.
+_REDACT_WHOLE = re.compile(r"(?i)((?:authorization|cookie)[\"']?\s*[=:]\s*[\"']?)([^\r\n\"']+)")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", "taskName"}
 
 
 def redact(text: str) -> str:
     """Mask values that follow credential-like names (`password=...`, `"token": "..."`)."""
-    return _REDACT.sub(r"\1[redacted]", text)
+    return _REDACT.sub(r"\1[redacted]", _REDACT_WHOLE.sub(r"\1[redacted]", text))
 
 
 class JsonFormatter(logging.Formatter):
