@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ PG_SERVER = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+asyncpg://postgr
 REQUIRE_PG = os.environ.get("IDP_TEST_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 TABLES = [
     "audit_events",
+    "backup_codes",
+    "totp_credentials",
     "ratelimit_hits",
     "consents",
     "tokens",
@@ -92,6 +94,18 @@ def recreate_pg_database(name: str) -> str:
     return pg_url(name)
 
 
+def drop_pg_database(name: str) -> None:
+    async def go() -> None:
+        engine = create_async_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            await engine.dispose()
+
+    run_sync(go)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "idp.db"
@@ -100,16 +114,19 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> str:
+def postgres_database() -> Iterator[str]:
     problem = _pg_available()
     if problem:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required (IDP_TEST_REQUIRE_POSTGRES) but not reachable: {problem}")
         pytest.skip(f"PostgreSQL not reachable at {PG_SERVER}: {problem}")
+    # One database per test process, so parallel runs (xdist workers, two checkouts) never share rows.
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    url = recreate_pg_database(f"idp_test_{worker}")
+    name = f"idp_test_{worker}_{os.getpid()}"
+    url = recreate_pg_database(name)
     upgrade(url)
-    return url
+    yield url
+    drop_pg_database(name)
 
 
 def truncate_pg(url: str) -> None:

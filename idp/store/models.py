@@ -86,6 +86,11 @@ class LoginSession(Base):
     sid: Mapped[str] = mapped_column(String(43), default="")
     client_ip: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
+    # True between a correct password and the second step: such a session signs nobody in.
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Backup codes just generated, sealed, so the "Download codes" link can deliver exactly those for a while.
+    fresh_codes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fresh_codes_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class RateLimitHit(Base):
@@ -219,3 +224,28 @@ class Consent(Base):
     )
     scope: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TotpCredential(Base):
+    """A person's authenticator secret (sealed). Unconfirmed while enrolling; `last_step` refuses replays."""
+
+    __tablename__ = "totp_credentials"
+
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class BackupCode(Base):
+    """One single-use backup code, stored as an HMAC."""
+
+    __tablename__ = "backup_codes"
+    __table_args__ = (Index("ix_backup_codes_user_id_code_hash", "user_id", "code_hash", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
