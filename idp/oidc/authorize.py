@@ -193,7 +193,8 @@ def check_max_age(req: AuthorizationRequest, request: Request) -> None:
     value = req.raw.get("max_age")
     if value is None or value == "":
         return
-    if not value.isdigit():
+    # str.isdigit() alone accepts "²" (int() then fails: a 500) and other scripts' digits.
+    if not (value.isascii() and value.isdigit()):
         raise InvalidRequest("max_age must be a non-negative integer")
     req.max_age = int(value)
 
