@@ -154,7 +154,7 @@ class GrantService:
         now = self._clock.now()
         token_hash = sha256_hex(refresh_token)
         async with self._db.transaction() as session:
-            row = await store.use_refresh_token(session, token_hash, now)
+            row = await store.use_refresh_token(session, token_hash, client.client_id, now)
             if row is None:
                 existing = await store.find_token(session, token_hash)
                 reused = (

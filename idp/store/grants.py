@@ -40,13 +40,15 @@ async def insert_tokens(session: AsyncSession, rows: list[dict[str, object]]) ->
     await session.execute(insert(Token), rows)
 
 
-async def use_refresh_token(session: AsyncSession, token_hash: str, now: datetime) -> Token | None:
-    """Mark a live refresh token used and return it; None if unknown, used, revoked (expiry is the caller's)."""
+async def use_refresh_token(session: AsyncSession, token_hash: str, client_id: str, now: datetime) -> Token | None:
+    """Mark a live refresh token of `client_id` used and return it; None if unknown, another client's, used or
+    revoked (expiry is the caller's). Another client's attempt leaves the token as it was."""
     result = await session.execute(
         update(Token)
         .where(
             Token.token_hash == token_hash,
             Token.kind == "refresh",
+            Token.client_id == client_id,
             Token.used_at.is_(None),
             Token.revoked_at.is_(None),
         )
