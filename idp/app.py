@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from idp.account import login, profile
+from idp.account import login, profile, second_step, security
 from idp.account.web import error_page
 from idp.auth.crypto import Sealer
 from idp.auth.passwords import PasswordPool
@@ -37,6 +37,7 @@ from idp.services.grants import GrantService
 from idp.services.instance import InstanceKeys, load_instance_keys
 from idp.services.keys import KeyRing
 from idp.services.login import LoginService
+from idp.services.mfa import MfaService
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import SessionService
 from idp.services.users import UserService
@@ -65,6 +66,7 @@ class Idp:
     sessions: SessionService
     users: UserService
     login: LoginService
+    mfa: MfaService
     clients: ClientService
     key_ring: KeyRing
     grants: GrantService
@@ -106,6 +108,16 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         sessions=sessions,
         users=UserService(db, pool, clock),
         login=LoginService(db, pool, limiter, sessions, audit, clock),
+        mfa=MfaService(
+            db,
+            clock,
+            sealer=Sealer(keys.encryption_key, "totp"),
+            backup_key=derive_key(keys.encryption_key, "backup-codes"),
+            limiter=limiter,
+            audit=audit,
+            sessions=sessions,
+            issuer_name=settings.totp_issuer,
+        ),
         clients=ClientService(db, clock),
         key_ring=key_ring,
         grants=GrantService(db, key_ring, audit, clock, settings),
@@ -179,7 +191,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/login", login.login_submit, methods=["POST"]),
         Route("/logout", login.logout_page, methods=["GET"]),
         Route("/logout", login.logout_submit, methods=["POST"]),
+        Route("/login/verify", second_step.verify_page, methods=["GET"]),
+        Route("/login/verify", second_step.verify_submit, methods=["POST"]),
+        Route("/login/recovery", second_step.recovery_page, methods=["GET"]),
+        Route("/login/recovery", second_step.recovery_submit, methods=["POST"]),
         Route("/account", profile.account_page, methods=["GET"]),
+        Route("/account/security", security.security_page, methods=["GET"]),
+        Route("/account/security/totp", security.totp_page, methods=["GET"]),
+        Route("/account/security/totp", security.totp_submit, methods=["POST"]),
+        Route("/account/security/disable", security.disable_submit, methods=["POST"]),
+        Route("/account/security/backup-codes", security.regenerate_submit, methods=["POST"]),
+        Route("/account/security/backup-codes/download", security.download_codes, methods=["GET"]),
+        Route("/account/security/backup-codes/print", security.print_codes, methods=["GET"]),
         Route("/.well-known/openid-configuration", discovery.discovery, methods=["GET"]),
         Route("/jwks", jwks.jwks, methods=["GET"]),
         Route("/authorize", authorize.authorize, methods=["GET", "POST"]),

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     refresh_token_lifetime_seconds: int = Field(default=30 * 86400, ge=300)
     key_refresh_seconds: int = Field(default=30, ge=1, le=3600)
 
+    totp_issuer: str = Field(default="idp", min_length=1, max_length=60, description="name shown in authenticator apps")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("database_url")
@@ -93,6 +95,13 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("totp_issuer")
+    @classmethod
+    def _check_totp_issuer(cls, value: str) -> str:
+        if ":" in value or any(ord(c) < 32 for c in value):
+            raise ValueError("must not contain ':' or control characters (it becomes part of an otpauth URI)")
         return value
 
     @field_validator("log_level", mode="before")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -25,6 +26,17 @@ LOGIN_FIELDS = {
     "csrf_token": 128,
     "next": 2000,
 }
+
+
+def rate_limited_page(request: Request, exc: RateLimited) -> Response:
+    """429 with Retry-After and a page saying when to try again (the precise reason stays in the log)."""
+    return render(
+        request,
+        "login/rate_limited.html",
+        {"minutes": math.ceil(exc.retry_after / 60), "retry_after": exc.retry_after},
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 def _login_form(
@@ -80,14 +92,7 @@ async def login_submit(request: Request) -> Response:
     except RateLimited as exc:
         idp.metrics.logins.labels("rate_limited").inc()
         log.info("sign-in refused by the attempt limit", extra={"scope": exc.scope})
-        minutes = math.ceil(exc.retry_after / 60)
-        return render(
-            request,
-            "login/rate_limited.html",
-            {"minutes": minutes, "retry_after": exc.retry_after},
-            status_code=429,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
+        return rate_limited_page(request, exc)
     except Overloaded as exc:
         idp.metrics.logins.labels("overloaded").inc()
         return error_page(
@@ -98,8 +103,13 @@ async def login_submit(request: Request) -> Response:
             headers={"Retry-After": str(exc.retry_after)},
         )
 
-    idp.metrics.logins.labels("success").inc()
-    response = RedirectResponse(next_url, status_code=303)
+    if result.pending:
+        idp.metrics.logins.labels("second_step").inc()
+        target = "/login/verify?" + urlencode({"next": next_url})
+    else:
+        idp.metrics.logins.labels("success").inc()
+        target = next_url
+    response = RedirectResponse(target, status_code=303)
     idp.cookies.set(response, idp.cookies.session_name, result.session_cookie)
     return response
 

@@ -313,8 +313,8 @@ async def _decide(request: Request, req: AuthorizationRequest, *, consent_given:
                 raise InteractionRequired("two-step verification is required")
             raise LoginRequired("the person must sign in")
         if reason is Reason.ACR:
-            # Step-up to a second factor arrives with two-step verification; until then refuse, never downgrade.
-            raise AccessDenied("two-step verification is required for this application")
+            # Ask for the second factor only (or, without one, for enrollment: that counts as the factor).
+            return redirect_with("/login/verify", {"next": "/authorize?" + urlencode(req.raw)})
         return _to_login(request, req)
     assert active is not None
 

@@ -14,6 +14,7 @@ from idp.services.audit import AuditLog
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import SessionService
 from idp.services.users import MAX_EMAIL_LENGTH, normalize_email
+from idp.store import mfa as mfa_store
 from idp.store import users as users_store
 from idp.store.db import Database
 from idp.store.models import User
@@ -26,6 +27,7 @@ class SignIn:
     user: User
     session_cookie: str
     methods: tuple[str, ...]
+    pending: bool = False
 
 
 class LoginService:
@@ -122,15 +124,24 @@ class LoginService:
         async with self._db.transaction() as session:
             if new_hash:
                 await users_store.set_password_hash(session, user.id, new_hash, self._clock.now())
+            # A person with two-step verification is not signed in until the second step passes.
+            pending = await mfa_store.has_confirmed_totp(session, user.id)
             # Session fixation: whatever session the browser had is ended and a fresh id is issued.
             await self._sessions.end(session, previous_cookie)
-            cookie = await self._sessions.create(session, user, methods, client_ip=client_ip, user_agent=user_agent)
-            await self._limiter.release(session, reserved)
-            await self._limiter.reset(session, limits[0])
-            await self._audit.record(
-                session, "login.success", user_id=user.id, client_ip=client_ip, methods=" ".join(methods)
+            cookie = await self._sessions.create(
+                session, user, methods, client_ip=client_ip, user_agent=user_agent, pending=pending
             )
-        return SignIn(user=user, session_cookie=cookie, methods=methods)
+            await self._limiter.release(session, reserved)
+            if pending:
+                # The account's failure count stays until the code is right, so a known password cannot
+                # be used to reset it between code guesses.
+                await self._audit.record(session, "login.password_ok", user_id=user.id, client_ip=client_ip)
+            else:
+                await self._limiter.reset(session, limits[0])
+                await self._audit.record(
+                    session, "login.success", user_id=user.id, client_ip=client_ip, methods=" ".join(methods)
+                )
+        return SignIn(user=user, session_cookie=cookie, methods=methods, pending=pending)
 
 
 def amr_and_acr(methods: tuple[str, ...] | list[str]) -> tuple[list[str], str]:

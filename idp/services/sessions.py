@@ -18,6 +18,8 @@ from idp.store.models import LoginSession, User
 TOUCH_INTERVAL = timedelta(seconds=60)
 # Cookie values are 43 characters; anything much longer is not ours and is not worth hashing.
 MAX_COOKIE_LENGTH = 100
+# A password-checked session waiting for its second step lives this long at most.
+PENDING_LIFETIME = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class ActiveSession:
     auth_time: datetime
     methods: tuple[str, ...]
     created_at: datetime
+    expires_at: datetime
+    pending: bool = False
 
 
 class SessionService:
@@ -49,29 +53,43 @@ class SessionService:
         *,
         client_ip: str = "",
         user_agent: str = "",
+        pending: bool = False,
+        created_at: datetime | None = None,
+        expires_at: datetime | None = None,
     ) -> str:
-        """Start a session for `user` signed in with `methods`; returns the cookie value (never stored)."""
+        """Start a session for `user` signed in with `methods`; returns the cookie value (never stored).
+
+        A `pending` session has passed the password only and signs nobody in until the second step.
+        """
         now = self._clock.now()
         cookie = new_opaque(32)
+        if expires_at is None:
+            expires_at = now + (PENDING_LIFETIME if pending else self.absolute)
         await store.insert_session(
             session,
             LoginSession(
                 id_hash=sha256_hex(cookie),
                 user_id=user.id,
-                created_at=now,
+                created_at=created_at or now,
                 last_seen_at=now,
-                expires_at=now + self.absolute,
+                expires_at=expires_at,
                 auth_time=now,
                 methods=" ".join(methods),
                 sid=new_opaque(24),
                 client_ip=client_ip[:45],
                 user_agent=user_agent[:300],
+                pending=pending,
             ),
         )
         return cookie
 
-    async def resolve(self, session: AsyncSession, cookie: str | None) -> ActiveSession | None:
-        """The live session behind `cookie`, or None; an expired one is deleted on the way."""
+    async def resolve(
+        self, session: AsyncSession, cookie: str | None, *, allow_pending: bool = False
+    ) -> ActiveSession | None:
+        """The live session behind `cookie`, or None; an expired one is deleted on the way.
+
+        Pending sessions (password done, second step not) count only with `allow_pending`.
+        """
         if not cookie or len(cookie) > MAX_COOKIE_LENGTH:
             return None
         id_hash = sha256_hex(cookie)
@@ -83,6 +101,8 @@ class SessionService:
         if row.expires_at <= now or row.last_seen_at + self.idle <= now or user.disabled:
             await store.delete_session(session, id_hash)
             return None
+        if row.pending and not allow_pending:
+            return None
         if now - row.last_seen_at >= TOUCH_INTERVAL:
             await store.touch_session(session, id_hash, now)
         return ActiveSession(
@@ -92,14 +112,31 @@ class SessionService:
             auth_time=row.auth_time,
             methods=tuple(row.methods.split()),
             created_at=row.created_at,
+            expires_at=row.expires_at,
+            pending=row.pending,
         )
 
-    async def current(self, cookie: str | None) -> ActiveSession | None:
+    async def current(self, cookie: str | None, *, allow_pending: bool = False) -> ActiveSession | None:
         """`resolve` in its own transaction, for pages that only need to know who is signed in."""
         if not cookie:
             return None
         async with self._db.transaction() as session:
-            return await self.resolve(session, cookie)
+            return await self.resolve(session, cookie, allow_pending=allow_pending)
+
+    async def elevate(
+        self, session: AsyncSession, active: ActiveSession, methods: tuple[str, ...], *, client_ip: str = ""
+    ) -> str:
+        """Replace `active` with a session signed in by `methods` under a NEW id (the privilege changed)."""
+        await store.delete_session(session, active.id_hash)
+        expires_at = None if active.pending else active.expires_at
+        created_at = None if active.pending else active.created_at
+        return await self.create(
+            session, active.user, methods, client_ip=client_ip, created_at=created_at, expires_at=expires_at
+        )
+
+    async def end_others(self, session: AsyncSession, user_id: str, keep: ActiveSession | None) -> int:
+        """End every session of `user_id` except `keep` (after disabling two-step verification, say)."""
+        return await store.delete_other_sessions(session, user_id, keep.id_hash if keep else None)
 
     async def sign_out(self, cookie: str | None, *, client_ip: str, audit: AuditLog) -> None:
         """End the session behind `cookie` (if any) and record it."""

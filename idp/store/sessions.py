@@ -43,3 +43,21 @@ async def delete_expired_sessions(session: AsyncSession, now: datetime, idle_bef
         delete(LoginSession).where((LoginSession.expires_at <= now) | (LoginSession.last_seen_at < idle_before))
     )
     return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def set_fresh_codes(session: AsyncSession, id_hash: str, sealed: str | None, now: datetime | None) -> None:
+    await session.execute(
+        update(LoginSession).where(LoginSession.id_hash == id_hash).values(fresh_codes=sealed, fresh_codes_at=now)
+    )
+
+
+async def find_session(session: AsyncSession, id_hash: str) -> LoginSession | None:
+    return await session.get(LoginSession, id_hash)
+
+
+async def delete_other_sessions(session: AsyncSession, user_id: str, keep_id_hash: str | None) -> int:
+    query = delete(LoginSession).where(LoginSession.user_id == user_id)
+    if keep_id_hash:
+        query = query.where(LoginSession.id_hash != keep_id_hash)
+    result = await session.execute(query)
+    return result.rowcount or 0  # type: ignore[attr-defined]

@@ -1,0 +1,95 @@
+"""`/login/verify` (authenticator code) and `/login/recovery` (backup code): the second step of signing in,
+and the step-up of a password-only session when a relying party demands two factors (INTERFACE §3, §4)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.account.forms import FormError, read_form
+from idp.account.login import rate_limited_page
+from idp.account.web import client_ip, csrf_failed, services, session_cookie
+from idp.errors import RateLimited
+from idp.security import safe_next
+from idp.services.mfa import InvalidCode
+from idp.services.sessions import ActiveSession
+from idp.templating import render
+
+WRONG_CODE = "That code is not valid. Check it and try again."
+FIELDS = {"code": 64, "csrf_token": 128, "next": 2000}
+PAGES = {"otp": "login/verify.html", "backup": "login/recovery.html"}
+
+
+async def _who(request: Request) -> ActiveSession | None:
+    """A session waiting for its second step, or a signed-in one that may step up."""
+    return await services(request).sessions.current(session_cookie(request), allow_pending=True)
+
+
+def _form(request: Request, kind: str, next_url: str, error: str | None = None, status: int = 200) -> Response:
+    return render(request, PAGES[kind], {"next": next_url, "error": error}, status_code=status)
+
+
+async def _page(request: Request, kind: str) -> Response:
+    next_url = safe_next(request.query_params.get("next"))
+    active = await _who(request)
+    if active is None:
+        return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)
+    if not (await services(request).mfa.status(active.user.id)).enabled:
+        # Nothing to verify with: set up an authenticator first (that counts as the second factor).
+        if active.pending:
+            return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)
+        return RedirectResponse("/account/security/totp?" + urlencode({"next": next_url}), status_code=303)
+    return _form(request, kind, next_url)
+
+
+async def _submit(request: Request, kind: str) -> Response:
+    idp = services(request)
+    try:
+        form = await read_form(request, FIELDS)
+    except FormError as exc:
+        return _form(request, kind, "/account", error=str(exc), status=exc.status)
+    if not idp.csrf.check(request, form["csrf_token"]):
+        return csrf_failed(request)
+    next_url = safe_next(form["next"])
+    active = await _who(request)
+    if active is None:
+        return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)
+    ip = client_ip(request)
+    try:
+        factor = await idp.mfa.verify(active.user, form["code"], kind=kind, client_ip=ip)
+    except InvalidCode:
+        idp.metrics.logins.labels("failure").inc()
+        return _form(request, kind, next_url, error=WRONG_CODE, status=400)
+    except RateLimited as exc:
+        idp.metrics.logins.labels("rate_limited").inc()
+        return rate_limited_page(request, exc)
+    cookie, _ = await idp.mfa.complete_sign_in(active, factor, client_ip=ip)
+    idp.metrics.logins.labels("success").inc()
+    if kind == "backup":
+        response: Response = render(
+            request,
+            "login/recovery_done.html",
+            {"next": next_url, "left": factor.backup_codes_left, "few": factor.backup_codes_left <= 2},
+        )
+    else:
+        response = RedirectResponse(next_url, status_code=303)
+    idp.cookies.set(response, idp.cookies.session_name, cookie)
+    return response
+
+
+async def verify_page(request: Request) -> Response:
+    return await _page(request, "otp")
+
+
+async def verify_submit(request: Request) -> Response:
+    return await _submit(request, "otp")
+
+
+async def recovery_page(request: Request) -> Response:
+    return await _page(request, "backup")
+
+
+async def recovery_submit(request: Request) -> Response:
+    return await _submit(request, "backup")

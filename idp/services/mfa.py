@@ -1,0 +1,293 @@
+"""Two-step verification: enrolling an authenticator, backup codes, checking a second factor, disabling.
+
+Every code check shares the sign-in attempt limits, refuses replayed TOTP steps on every replica, and is
+audited without the code itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp.auth import backup_codes, totp
+from idp.auth.crypto import Sealer
+from idp.auth.tokens import sha256_hex
+from idp.clock import Clock
+from idp.errors import Conflict, DomainError, RateLimited
+from idp.services.audit import AuditLog
+from idp.services.ratelimit import RateLimiter
+from idp.services.sessions import ActiveSession, SessionService
+from idp.store import grants as grants_store
+from idp.store import mfa as store
+from idp.store import sessions as sessions_store
+from idp.store.db import Database
+from idp.store.models import User
+
+# An enrollment not confirmed within this time starts over with a new secret.
+PENDING_ENROLLMENT = timedelta(minutes=15)
+# Enabling two-step verification needs a sign-in at most this old.
+RECENT_SIGN_IN = timedelta(minutes=15)
+# Freshly generated backup codes can be downloaded or printed for this long.
+FRESH_CODES = timedelta(minutes=10)
+FEW_CODES_LEFT = 2
+
+
+class InvalidCode(DomainError):
+    """The code is wrong, malformed, expired or replayed: one message for all."""
+
+
+class NotEnrolling(DomainError):
+    """No enrollment is under way (or it expired)."""
+
+
+@dataclass(frozen=True)
+class MfaStatus:
+    enabled: bool
+    since: datetime | None
+    backup_codes_left: int
+
+    @property
+    def few_codes_left(self) -> bool:
+        return self.enabled and self.backup_codes_left <= FEW_CODES_LEFT
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    secret: str
+    uri: str
+    qr_svg: str
+
+    @property
+    def grouped_secret(self) -> str:
+        return totp.grouped(self.secret)
+
+
+@dataclass(frozen=True)
+class SecondFactor:
+    """A passed second step: the method used ("otp" or "backup") and backup codes left."""
+
+    method: str
+    backup_codes_left: int
+
+
+class MfaService:
+    """The rules of two-step verification."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        sealer: Sealer,
+        backup_key: bytes,
+        limiter: RateLimiter,
+        audit: AuditLog,
+        sessions: SessionService,
+        issuer_name: str,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._sealer = sealer
+        self._backup_key = backup_key
+        self._limiter = limiter
+        self._audit = audit
+        self._sessions = sessions
+        self.issuer_name = issuer_name
+
+    async def status(self, user_id: str) -> MfaStatus:
+        async with self._db.transaction() as session:
+            cred = await store.find_totp(session, user_id)
+            left = await store.count_backup_codes_left(session, user_id) if cred and cred.confirmed_at else 0
+        enabled = cred is not None and cred.confirmed_at is not None
+        return MfaStatus(enabled=enabled, since=cred.confirmed_at if enabled and cred else None, backup_codes_left=left)
+
+    def is_recent(self, active: ActiveSession) -> bool:
+        return self._clock.now() - active.auth_time <= RECENT_SIGN_IN
+
+    # -- enrollment -----------------------------------------------------------------------------------
+
+    async def start_enrollment(self, user: User) -> Enrollment:
+        """The pending secret (kept across refreshes and wrong codes until it expires), or a new one."""
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            cred = await store.find_totp(session, user.id)
+            if cred is not None and cred.confirmed_at is not None:
+                raise Conflict("two-step verification is already on")
+            if cred is not None and now - cred.created_at < PENDING_ENROLLMENT:
+                secret = self._sealer.open(cred.secret, aad=user.id).decode()
+            else:
+                secret = totp.new_secret()
+                await store.put_pending_totp(session, user.id, self._sealer.seal(secret.encode(), aad=user.id), now)
+        uri = totp.provisioning_uri(secret, user.email, self.issuer_name)
+        return Enrollment(secret=secret, uri=uri, qr_svg=totp.qr_svg(uri))
+
+    async def confirm_enrollment(self, active: ActiveSession, code: str, *, client_ip: str) -> tuple[str, list[str]]:
+        """Turn two-step verification on with a code from the new secret; returns the elevated session's
+        cookie and the 8 backup codes (shown once)."""
+        user = active.user
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            cred = await store.find_totp(session, user.id)
+        if cred is not None and cred.confirmed_at is not None:
+            raise Conflict("two-step verification is already on")
+        if cred is None or now - cred.created_at >= PENDING_ENROLLMENT:
+            raise NotEnrolling("the setup has expired; scan the new QR code")
+        reserved = await self._reserve(user, client_ip)
+        secret = self._sealer.open(cred.secret, aad=user.id).decode()
+        step = totp.matching_step(secret, code, now)
+        if step is None:
+            await self._failed(user, client_ip, "enroll")
+            raise InvalidCode("wrong code")
+        codes = backup_codes.generate()
+        async with self._db.transaction() as session:
+            if not await store.confirm_totp(session, user.id, step, now):
+                raise Conflict("two-step verification is already on")
+            await self._limiter.release(session, reserved)
+            await store.replace_backup_codes(session, user.id, [self._hash(c) for c in codes], now)
+            # Confirming the new authenticator's code is a second factor: the session becomes mfa.
+            cookie = await self._sessions.elevate(session, active, ("pwd", "otp"), client_ip=client_ip)
+            await self._store_fresh(session, cookie, codes)
+            await self._audit.record(session, "mfa.enabled", user_id=user.id, client_ip=client_ip)
+        return cookie, codes
+
+    # -- the second step ------------------------------------------------------------------------------
+
+    async def verify(self, user: User, code: str, *, kind: str, client_ip: str) -> SecondFactor:
+        """Check an authenticator code (`kind` "otp") or a backup code ("backup"); InvalidCode or RateLimited."""
+        now = self._clock.now()
+        reserved = await self._reserve(user, client_ip)
+        async with self._db.transaction() as session:
+            cred = await store.find_totp(session, user.id)
+            if cred is None or cred.confirmed_at is None:
+                ok = False
+            elif kind == "otp":
+                secret = self._sealer.open(cred.secret, aad=user.id).decode()
+                step = totp.matching_step(secret, code, now)
+                ok = step is not None and await store.accept_step(session, user.id, step)
+            else:
+                canonical = backup_codes.normalize(code)
+                ok = canonical is not None and await store.use_backup_code(session, user.id, self._hash(canonical), now)
+            left = await store.count_backup_codes_left(session, user.id) if ok and kind == "backup" else 0
+            if ok:
+                await self._limiter.release(session, reserved)
+            if ok and kind == "backup":
+                await self._audit.record(
+                    session, "mfa.backup_code_used", user_id=user.id, client_ip=client_ip, remaining=left
+                )
+        if not ok:
+            await self._failed(user, client_ip, kind)
+            raise InvalidCode("wrong code")
+        return SecondFactor(method=kind, backup_codes_left=left)
+
+    async def verify_any(self, user: User, code: str, *, client_ip: str) -> SecondFactor:
+        """An authenticator code (six digits) or a backup code, whichever this looks like."""
+        kind = "otp" if totp.normalize_code(code).isdigit() else "backup"
+        return await self.verify(user, code, kind=kind, client_ip=client_ip)
+
+    async def complete_sign_in(
+        self, active: ActiveSession, factor: SecondFactor, *, client_ip: str
+    ) -> tuple[str, tuple[str, ...]]:
+        """Finish a pending sign-in or step up a password-only session; returns the new cookie and methods."""
+        methods = ("pwd", "otp") if factor.method == "otp" else ("pwd", "backup")
+        async with self._db.transaction() as session:
+            cookie = await self._sessions.elevate(session, active, methods, client_ip=client_ip)
+            await self._limiter.reset(session, self._limiter.login_limits(active.user.email_norm, client_ip)[0])
+            await self._audit.record(
+                session,
+                "login.success",
+                user_id=active.user.id,
+                client_ip=client_ip,
+                methods=" ".join(methods),
+                step="second",
+            )
+        return cookie, methods
+
+    # -- managing ---------------------------------------------------------------------------------------
+
+    async def disable(self, active: ActiveSession, code: str, *, client_ip: str) -> None:
+        """Turn two-step verification off with a valid current code; other sessions and tokens end."""
+        status = await self.status(active.user.id)
+        if not status.enabled:
+            raise Conflict("two-step verification is already off")
+        await self.verify_any(active.user, code, client_ip=client_ip)
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            await store.delete_totp(session, active.user.id)
+            await store.delete_backup_codes(session, active.user.id)
+            ended = await self._sessions.end_others(session, active.user.id, keep=active)
+            revoked = await grants_store.revoke_tokens_of_user(session, active.user.id, now)
+            await self._audit.record(
+                session,
+                "mfa.disabled",
+                user_id=active.user.id,
+                client_ip=client_ip,
+                sessions_ended=ended,
+                revoked=revoked,
+            )
+
+    async def regenerate(self, active: ActiveSession, code: str, *, client_ip: str) -> list[str]:
+        """New backup codes for a valid current code; all old ones stop working."""
+        status = await self.status(active.user.id)
+        if not status.enabled:
+            raise Conflict("two-step verification is off")
+        await self.verify_any(active.user, code, client_ip=client_ip)
+        codes = backup_codes.generate()
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            await store.replace_backup_codes(session, active.user.id, [self._hash(c) for c in codes], now)
+            await sessions_store.set_fresh_codes(
+                session, active.id_hash, self._sealer.seal(json.dumps(codes).encode(), aad=active.id_hash), now
+            )
+            await self._audit.record(
+                session, "mfa.backup_codes_regenerated", user_id=active.user.id, client_ip=client_ip
+            )
+        return codes
+
+    async def fresh_codes(self, active: ActiveSession) -> list[str] | None:
+        """The backup codes this session generated in the last few minutes, for download or printing."""
+        async with self._db.transaction() as session:
+            row = await sessions_store.find_session(session, active.id_hash)
+        if row is None or row.fresh_codes is None or row.fresh_codes_at is None:
+            return None
+        if self._clock.now() - row.fresh_codes_at > FRESH_CODES:
+            return None
+        return list(json.loads(self._sealer.open(row.fresh_codes, aad=active.id_hash)))
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def _hash(self, code: str) -> str:
+        return backup_codes.digest(self._backup_key, code)
+
+    async def _store_fresh(self, session: AsyncSession, cookie: str, codes: list[str]) -> None:
+        id_hash = sha256_hex(cookie)
+        sealed = self._sealer.seal(json.dumps(codes).encode(), aad=id_hash)
+        await sessions_store.set_fresh_codes(session, id_hash, sealed, self._clock.now())
+
+    async def _reserve(self, user: User, client_ip: str) -> list[int]:
+        """Count this attempt as a failure before checking the code (so concurrent guesses see each other),
+        then refuse if over the limit; the caller releases the reservation when the code was right."""
+        limits = self._limiter.login_limits(user.email_norm, client_ip)
+        async with self._db.transaction() as session:
+            reserved = await self._limiter.record_failure(session, limits)
+        locked: RateLimited | None = None
+        async with self._db.transaction() as session:
+            try:
+                await self._limiter.check(session, limits, reserved=True)
+            except RateLimited as exc:
+                await self._limiter.release(session, reserved)
+                await self._audit.record(
+                    session, "mfa.locked", user_id=user.id, client_ip=client_ip, outcome="refused", scope=exc.scope
+                )
+                locked = exc
+        if locked is not None:
+            raise locked
+        return reserved
+
+    async def _failed(self, user: User, client_ip: str, kind: str) -> None:
+        async with self._db.transaction() as session:
+            await self._audit.record(
+                session, "mfa.failure", user_id=user.id, client_ip=client_ip, outcome="failure", method=kind
+            )
