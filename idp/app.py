@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from idp.account import login, profile, second_step, security
+from idp.account import login, messages, profile, second_step, security
 from idp.account.web import error_page
 from idp.auth.crypto import Sealer
 from idp.auth.passwords import PasswordPool
@@ -73,7 +73,7 @@ class Idp:
     discovery_bytes: bytes
     cookies: CookiePolicy
     csrf: Csrf
-    templates: Jinja2Templates
+    templates: dict[str, Jinja2Templates]
     metrics: Metrics
 
 
@@ -154,9 +154,11 @@ async def _refresh_keys(idp: Idp) -> None:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    titles = {404: "Page not found", 405: "Method not allowed"}
-    message = "There is nothing here." if exc.status_code == 404 else "This request is not allowed here."
-    return error_page(request, exc.status_code, titles.get(exc.status_code, "Error"), message, exc.headers)
+    title, message = {
+        404: (messages.NOT_FOUND, messages.NOT_FOUND_TEXT),
+        405: (messages.NOT_ALLOWED, messages.NOT_ALLOWED_TEXT),
+    }.get(exc.status_code, (messages.ERROR, messages.BAD_REQUEST))
+    return error_page(request, exc.status_code, title, message, exc.headers)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp.account import messages
 from idp.account.forms import FormError, read_form
 from idp.account.web import client_ip, csrf_failed, error_page, services, session_cookie
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
@@ -19,7 +20,6 @@ from idp.templating import render
 
 log = logging.getLogger(__name__)
 
-GENERIC_FAILURE = "The email or password is incorrect."
 LOGIN_FIELDS = {
     "username": MAX_EMAIL_LENGTH,
     "password": MAX_PASSWORD_LENGTH,
@@ -68,14 +68,15 @@ async def login_submit(request: Request) -> Response:
         form = await read_form(request, LOGIN_FIELDS)
     except FormError as exc:
         idp.metrics.logins.labels("invalid").inc()
-        return _login_form(request, next_url="/account", error=str(exc), status=exc.status)
+        log.info("unreadable sign-in form", extra={"reason": str(exc)})
+        return _login_form(request, next_url="/account", error=messages.FORM_UNREADABLE, status=exc.status)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)
     next_url = safe_next(form["next"])
     email = form["username"].strip()
     if not email or not form["password"]:
         idp.metrics.logins.labels("invalid").inc()
-        return _login_form(request, next_url=next_url, email=email, error=GENERIC_FAILURE, status=400)
+        return _login_form(request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400)
 
     try:
         result = await idp.login.sign_in_with_password(
@@ -88,7 +89,7 @@ async def login_submit(request: Request) -> Response:
     except InvalidCredentials as exc:
         idp.metrics.logins.labels("failure").inc()
         log.info("sign-in failed", extra={"reason": str(exc)})
-        return _login_form(request, next_url=next_url, email=email, error=GENERIC_FAILURE, status=400)
+        return _login_form(request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400)
     except RateLimited as exc:
         idp.metrics.logins.labels("rate_limited").inc()
         log.info("sign-in refused by the attempt limit", extra={"scope": exc.scope})
@@ -96,11 +97,7 @@ async def login_submit(request: Request) -> Response:
     except Overloaded as exc:
         idp.metrics.logins.labels("overloaded").inc()
         return error_page(
-            request,
-            503,
-            "Busy",
-            "Too many people are signing in right now. Please try again in a moment.",
-            headers={"Retry-After": str(exc.retry_after)},
+            request, 503, messages.BUSY, messages.BUSY_TEXT, headers={"Retry-After": str(exc.retry_after)}
         )
 
     if result.pending:
@@ -125,7 +122,7 @@ async def logout_submit(request: Request) -> Response:
     try:
         form = await read_form(request, {"csrf_token": 128})
     except FormError as exc:
-        return error_page(request, exc.status, "Bad request", str(exc))
+        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)
     await idp.sessions.sign_out(session_cookie(request), client_ip=client_ip(request), audit=idp.audit)

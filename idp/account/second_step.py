@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp.account import messages
 from idp.account.forms import FormError, read_form
 from idp.account.login import rate_limited_page
 from idp.account.web import client_ip, csrf_failed, services, session_cookie
@@ -17,7 +18,6 @@ from idp.services.mfa import InvalidCode
 from idp.services.sessions import ActiveSession
 from idp.templating import render
 
-WRONG_CODE = "That code is not valid. Check it and try again."
 FIELDS = {"code": 64, "csrf_token": 128, "next": 2000}
 PAGES = {"otp": "login/verify.html", "backup": "login/recovery.html"}
 
@@ -49,7 +49,7 @@ async def _submit(request: Request, kind: str) -> Response:
     try:
         form = await read_form(request, FIELDS)
     except FormError as exc:
-        return _form(request, kind, "/account", error=str(exc), status=exc.status)
+        return _form(request, kind, "/account", error=messages.FORM_UNREADABLE, status=exc.status)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)
     next_url = safe_next(form["next"])
@@ -61,7 +61,7 @@ async def _submit(request: Request, kind: str) -> Response:
         factor = await idp.mfa.verify(active.user, form["code"], kind=kind, client_ip=ip)
     except InvalidCode:
         idp.metrics.logins.labels("failure").inc()
-        return _form(request, kind, next_url, error=WRONG_CODE, status=400)
+        return _form(request, kind, next_url, error=messages.WRONG_CODE, status=400)
     except RateLimited as exc:
         idp.metrics.logins.labels("rate_limited").inc()
         return rate_limited_page(request, exc)

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
+from idp.account import messages
 from idp.account.forms import FormError, read_form
 from idp.account.login import rate_limited_page
 from idp.account.web import client_ip, csrf_failed, error_page, services, session_cookie
@@ -17,7 +18,6 @@ from idp.services.mfa import InvalidCode, NotEnrolling
 from idp.services.sessions import ActiveSession
 from idp.templating import render
 
-WRONG_CODE = "That code is not valid. Check it and try again."
 FIELDS = {"code": 64, "csrf_token": 128, "next": 2000}
 
 
@@ -89,7 +89,7 @@ async def totp_submit(request: Request) -> Response:
     try:
         form = await read_form(request, FIELDS)
     except FormError as exc:
-        return error_page(request, exc.status, "Bad request", str(exc))
+        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)
     next_url = safe_next(form["next"], default="")
@@ -101,11 +101,9 @@ async def totp_submit(request: Request) -> Response:
     try:
         cookie, codes = await idp.mfa.confirm_enrollment(active, form["code"], client_ip=client_ip(request))
     except InvalidCode:
-        return await _enroll_page(request, active, next_url, error=WRONG_CODE, status=400)
+        return await _enroll_page(request, active, next_url, error=messages.WRONG_CODE, status=400)
     except NotEnrolling:
-        return await _enroll_page(
-            request, active, next_url, error="The setup expired. Scan this new QR code.", status=400
-        )
+        return await _enroll_page(request, active, next_url, error=messages.SETUP_EXPIRED, status=400)
     except RateLimited as exc:
         return rate_limited_page(request, exc)
     except Conflict:
@@ -123,7 +121,7 @@ async def _code_action(request: Request) -> tuple[ActiveSession | None, dict[str
     try:
         form = await read_form(request, FIELDS)
     except FormError as exc:
-        return None, error_page(request, exc.status, "Bad request", str(exc))
+        return None, error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
     if not idp.csrf.check(request, form["csrf_token"]):
         return None, csrf_failed(request)
     active = await _signed_in(request)
@@ -140,11 +138,11 @@ async def disable_submit(request: Request) -> Response:
     try:
         await services(request).mfa.disable(active, form["code"], client_ip=client_ip(request))
     except InvalidCode:
-        return await _security_page(request, active, error=WRONG_CODE, status=400)
+        return await _security_page(request, active, error=messages.WRONG_CODE, status=400)
     except RateLimited as exc:
         return rate_limited_page(request, exc)
     except Conflict:
-        return await _security_page(request, active, error="Two-step verification is already off.", status=409)
+        return await _security_page(request, active, error=messages.ALREADY_OFF, status=409)
     return RedirectResponse("/account/security?done=disabled", status_code=303)
 
 
@@ -156,11 +154,11 @@ async def regenerate_submit(request: Request) -> Response:
     try:
         codes = await services(request).mfa.regenerate(active, form["code"], client_ip=client_ip(request))
     except InvalidCode:
-        return await _security_page(request, active, error=WRONG_CODE, status=400)
+        return await _security_page(request, active, error=messages.WRONG_CODE, status=400)
     except RateLimited as exc:
         return rate_limited_page(request, exc)
     except Conflict:
-        return await _security_page(request, active, error="Two-step verification is off.", status=409)
+        return await _security_page(request, active, error=messages.IS_OFF, status=409)
     return render(request, "account/backup_codes.html", {"codes": codes, "next": "", "fresh": "regenerated"})
 
 
@@ -180,9 +178,7 @@ async def download_codes(request: Request) -> Response:
     if active is None:
         return _to_login("/account/security")
     if codes is None:
-        return error_page(
-            request, 410, "No codes to download", "Backup codes can only be downloaded right after they are made."
-        )
+        return error_page(request, 410, messages.NO_CODES, messages.NO_CODES_TEXT)
     body = f"Backup codes for {active.user.email} ({services(request).mfa.issuer_name})\n" + "\n".join(codes) + "\n"
     return PlainTextResponse(
         body, headers={"Content-Disposition": 'attachment; filename="backup-codes.txt"', "Cache-Control": "no-store"}
@@ -194,7 +190,5 @@ async def print_codes(request: Request) -> Response:
     if active is None:
         return _to_login("/account/security")
     if codes is None:
-        return error_page(
-            request, 410, "No codes to print", "Backup codes can only be printed right after they are made."
-        )
+        return error_page(request, 410, messages.NO_CODES, messages.NO_CODES_TEXT)
     return render(request, "account/backup_codes_print.html", {"codes": codes, "user": active.user})

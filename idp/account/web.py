@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from idp.account import messages
 from idp.templating import render
 
 if TYPE_CHECKING:
@@ -39,9 +40,4 @@ def error_page(
 
 
 def csrf_failed(request: Request) -> HTMLResponse:
-    return error_page(
-        request,
-        403,
-        "Your form has expired",
-        "The form was missing its security token or it did not match. Go back, reload the page and try again.",
-    )
+    return error_page(request, 403, messages.FORM_EXPIRED, messages.FORM_EXPIRED_TEXT)

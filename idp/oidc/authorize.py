@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp.account import messages
 from idp.account.forms import FormError, read_form
 from idp.account.web import client_ip, csrf_failed, services, session_cookie
 from idp.auth.tokens import hmac_hex
+from idp.i18n import N_
 from idp.oidc.errors import (
     AccessDenied,
     ConsentRequired,
@@ -60,6 +62,8 @@ LIMITS = {
 PROMPTS = {"none", "login", "consent"}
 ACR_VALUES = {"pwd", "mfa"}
 _B64URL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class PageError(Exception):
@@ -94,13 +98,13 @@ Check = Callable[[AuthorizationRequest, Request], Awaitable[None] | None]
 async def check_client(req: AuthorizationRequest, request: Request) -> None:
     """client_id is given once and names a registered client."""
     if "client_id" in req.repeated:
-        raise PageError("The request repeats client_id.")
+        raise PageError(N_("The request repeats client_id."))
     client_id = req.raw.get("client_id", "")
     if not client_id:
-        raise PageError("The request has no client_id.")
+        raise PageError(N_("The request has no client_id."))
     req.client = await services(request).clients.find(client_id)
     if req.client is None:
-        raise PageError("The application that sent you here is not registered with this sign-in service.")
+        raise PageError(N_("The application that sent you here is not registered with this sign-in service."))
 
 
 def check_redirect_uri(req: AuthorizationRequest, request: Request) -> None:
@@ -108,7 +112,7 @@ def check_redirect_uri(req: AuthorizationRequest, request: Request) -> None:
     assert req.client is not None
     uri = req.raw.get("redirect_uri", "")
     if "redirect_uri" in req.repeated or not uri or uri not in req.client.redirect_uris:
-        raise PageError("The address to return to is not registered for this application.")
+        raise PageError(N_("The address to return to is not registered for this application."))
     req.redirect_uri = uri
     state = req.raw.get("state")
     req.state = state if state and "state" not in req.repeated else None
@@ -223,8 +227,8 @@ def check_return_marker(req: AuthorizationRequest, request: Request) -> None:
         return
     stamp, _, signature = marker.partition(".")
     expected = _marker_signature(request, stamp, req.client.client_id)
-    if stamp.isdigit() and signature == expected:
-        req.signed_in_after = datetime.fromtimestamp(int(stamp), UTC)
+    if stamp.isascii() and stamp.isdigit() and signature == expected:
+        req.signed_in_after = _EPOCH + timedelta(microseconds=int(stamp))
 
 
 PAGE_CHECKS: list[Check] = [check_client, check_redirect_uri]
@@ -352,7 +356,8 @@ def _to_login(request: Request, req: AuthorizationRequest) -> Response:
         params["prompt"] = " ".join(sorted(prompt))
     else:
         params.pop("prompt", None)
-    stamp = str(int(services(request).clock.now().timestamp()))
+    # In microseconds: a whole-second stamp would let a sign-in from earlier in that second count as fresh.
+    stamp = str((services(request).clock.now() - _EPOCH) // _MICROSECOND)
     params["idp_auth_after"] = f"{stamp}.{_marker_signature(request, stamp, req.client.client_id)}"
     continuation = "/authorize?" + urlencode(params)
     login_params = {"next": continuation}
@@ -389,7 +394,7 @@ def _error_page(request: Request, message: str) -> Response:
     return render(
         request,
         "errors/error.html",
-        {"status": 400, "title": "This sign-in link is not valid", "message": message},
+        {"status": 400, "title": messages.BAD_SIGN_IN_LINK, "message": message},
         status_code=400,
     )
 
@@ -399,14 +404,14 @@ async def _read_params(request: Request) -> tuple[dict[str, str], set[str], set[
     if request.method == "POST":
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
-            raise PageError("The request must be a form post (application/x-www-form-urlencoded).")
+            raise PageError(N_("The request must be a form post (application/x-www-form-urlencoded)."))
         text = (await request.body()).decode("latin-1")
     else:
         text = request.scope.get("query_string", b"").decode("latin-1")
     try:
         pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=60)
     except (UnicodeDecodeError, ValueError):
-        raise PageError("The request is not valid UTF-8 URL-encoded data.") from None
+        raise PageError(N_("The request is not valid UTF-8 URL-encoded data.")) from None
     raw: dict[str, str] = {}
     repeated: set[str] = set()
     too_long: set[str] = set()

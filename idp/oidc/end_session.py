@@ -11,8 +11,10 @@ from joserfc.errors import JoseError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp.account import messages
 from idp.account.forms import FormError, read_form
 from idp.account.web import client_ip, csrf_failed, services, session_cookie
+from idp.i18n import N_
 from idp.oidc.errors import redirect_with
 from idp.services.clients import ClientInfo
 from idp.templating import render
@@ -97,21 +99,21 @@ async def _validate(
         try:
             token = idp.key_ring.verify(params["id_token_hint"])
         except (JoseError, ValueError):
-            raise LogoutError("The sign-out request carries an ID token that was not issued here.") from None
+            raise LogoutError(N_("The sign-out request carries an ID token that was not issued here.")) from None
         claims = token.claims
         if claims.get("iss") != idp.settings.issuer:
-            raise LogoutError("The sign-out request carries an ID token from another issuer.")
+            raise LogoutError(N_("The sign-out request carries an ID token from another issuer."))
         audience = claims.get("aud")
         hinted = audience[0] if isinstance(audience, list) and audience else audience
         if client_id and hinted != client_id:
-            raise LogoutError("The ID token was issued to another application.")
+            raise LogoutError(N_("The ID token was issued to another application."))
         client_id = str(hinted) if hinted else client_id
     client = await idp.clients.find(client_id) if client_id else None
     if client_id and client is None:
-        raise LogoutError("The application that sent you here is not registered.")
+        raise LogoutError(N_("The application that sent you here is not registered."))
     target = params.get("post_logout_redirect_uri")
     if target and (client is None or target not in client.post_logout_redirect_uris):
-        raise LogoutError("The address to return to after signing out is not registered for this application.")
+        raise LogoutError(N_("The address to return to after signing out is not registered for this application."))
     return claims, client, target
 
 
@@ -131,7 +133,7 @@ async def _params(request: Request) -> dict[str, str]:
             max_num_fields=30,
         )
     except (UnicodeDecodeError, ValueError):
-        raise LogoutError("The request is not valid UTF-8 URL-encoded data.") from None
+        raise LogoutError(N_("The request is not valid UTF-8 URL-encoded data.")) from None
     params: dict[str, str] = {}
     for name, value in pairs:
         if name not in LIMITS:
@@ -148,6 +150,6 @@ def _error(request: Request, message: str) -> Response:
     return render(
         request,
         "errors/error.html",
-        {"status": 400, "title": "This sign-out link is not valid", "message": message},
+        {"status": 400, "title": messages.BAD_SIGN_OUT_LINK, "message": message},
         status_code=400,
     )

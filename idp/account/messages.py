@@ -1,0 +1,28 @@
+"""The messages pages show for errors, marked for translation (shown through `_()` in the templates)."""
+
+from __future__ import annotations
+
+from idp.i18n import N_
+
+GENERIC_FAILURE = N_("The email or password is incorrect.")
+WRONG_CODE = N_("That code is not valid. Check it and try again.")
+FORM_UNREADABLE = N_("The form could not be read. Reload the page and try again.")
+SETUP_EXPIRED = N_("The setup expired. Scan this new QR code.")
+ALREADY_OFF = N_("Two-step verification is already off.")
+IS_OFF = N_("Two-step verification is off.")
+BAD_REQUEST = N_("Bad request")
+FORM_EXPIRED = N_("Your form has expired")
+FORM_EXPIRED_TEXT = N_(
+    "The form was missing its security token or it did not match. Go back, reload the page and try again."
+)
+BUSY = N_("Busy")
+BUSY_TEXT = N_("Too many people are signing in right now. Please try again in a moment.")
+NOT_FOUND = N_("Page not found")
+NOT_FOUND_TEXT = N_("There is nothing here.")
+NOT_ALLOWED = N_("Method not allowed")
+NOT_ALLOWED_TEXT = N_("This request is not allowed here.")
+ERROR = N_("Error")
+NO_CODES = N_("No codes to show")
+NO_CODES_TEXT = N_("Backup codes can only be downloaded or printed right after they are made.")
+BAD_SIGN_IN_LINK = N_("This sign-in link is not valid")
+BAD_SIGN_OUT_LINK = N_("This sign-out link is not valid")

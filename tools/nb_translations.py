@@ -1,0 +1,156 @@
+# ruff: noqa: E501 - a table of sentences reads best one pair per line
+"""Norwegian Bokmål catalog source: run to (re)write idp/locales/nb/LC_MESSAGES/messages.po from the .pot.
+
+Kept as a table here so a reviewer can read English and Bokmål side by side; the .po file is what idp loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parent.parent
+NB: dict[str | tuple[str, str], str | tuple[str, str]] = {
+    "The email or password is incorrect.": "E-postadressen eller passordet er feil.",
+    "That code is not valid. Check it and try again.": "Koden er ikke gyldig. Sjekk den og prøv igjen.",
+    "The form could not be read. Reload the page and try again.": "Skjemaet kunne ikke leses. Last inn siden på nytt og prøv igjen.",
+    "The setup expired. Scan this new QR code.": "Oppsettet gikk ut på tid. Skann denne nye QR-koden.",
+    "Two-step verification is already off.": "Totrinnsbekreftelse er allerede slått av.",
+    "Two-step verification is off.": "Totrinnsbekreftelse er slått av.",
+    "Bad request": "Ugyldig forespørsel",
+    "Your form has expired": "Skjemaet er utløpt",
+    "The form was missing its security token or it did not match. Go back, reload the page and try again.": "Skjemaet manglet sikkerhetsnøkkelen, eller den stemte ikke. Gå tilbake, last inn siden på nytt og prøv igjen.",
+    "Busy": "Travelt",
+    "Too many people are signing in right now. Please try again in a moment.": "Akkurat nå logger svært mange seg inn. Prøv igjen om litt.",
+    "Page not found": "Fant ikke siden",
+    "There is nothing here.": "Det finnes ingenting her.",
+    "Method not allowed": "Metoden er ikke tillatt",
+    "This request is not allowed here.": "Denne forespørselen er ikke tillatt her.",
+    "Error": "Feil",
+    "No codes to show": "Ingen koder å vise",
+    "Backup codes can only be downloaded or printed right after they are made.": "Reservekoder kan bare lastes ned eller skrives ut rett etter at de er laget.",
+    "This sign-in link is not valid": "Denne innloggingslenken er ikke gyldig",
+    "This sign-out link is not valid": "Denne utloggingslenken er ikke gyldig",
+    "The request repeats client_id.": "Forespørselen gjentar client_id.",
+    "The request has no client_id.": "Forespørselen mangler client_id.",
+    "The application that sent you here is not registered with this sign-in service.": "Tjenesten som sendte deg hit, er ikke registrert hos denne innloggingstjenesten.",
+    "The address to return to is not registered for this application.": "Adressen du skulle sendes tilbake til, er ikke registrert for denne tjenesten.",
+    "The request must be a form post (application/x-www-form-urlencoded).": "Forespørselen må sendes som et skjema (application/x-www-form-urlencoded).",
+    "The request is not valid UTF-8 URL-encoded data.": "Forespørselen er ikke gyldige UTF-8 URL-kodede data.",
+    "The sign-out request carries an ID token that was not issued here.": "Utloggingsforespørselen har en ID-token som ikke er utstedt her.",
+    "The sign-out request carries an ID token from another issuer.": "Utloggingsforespørselen har en ID-token fra en annen utsteder.",
+    "The ID token was issued to another application.": "ID-tokenet ble utstedt til en annen tjeneste.",
+    "The application that sent you here is not registered.": "Tjenesten som sendte deg hit, er ikke registrert.",
+    "The address to return to after signing out is not registered for this application.": "Adressen du skulle sendes til etter utlogging, er ikke registrert for denne tjenesten.",
+    "One sign-in for all the job sites you use.": "Én innlogging for alle jobbnettstedene du bruker.",
+    "Language": "Språk",
+    "Your backup codes": "Reservekodene dine",
+    "Save your backup codes": "Lagre reservekodene dine",
+    "Two-step verification is on.": "Totrinnsbekreftelse er slått på.",
+    "If you lose your phone, you can sign in with one of these codes. Each code works once. Keep them somewhere safe: they are shown only now.": "Hvis du mister telefonen, kan du logge inn med en av disse kodene. Hver kode virker én gang. Oppbevar dem et trygt sted: de vises bare nå.",
+    "Backup codes": "Reservekoder",
+    "Download codes": "Last ned kodene",
+    "Print codes": "Skriv ut kodene",
+    "Continue": "Fortsett",
+    "Done": "Ferdig",
+    "Each code works once. Use your browser's Print command to print this page.": "Hver kode virker én gang. Bruk nettleserens utskriftskommando for å skrive ut denne siden.",
+    "Back": "Tilbake",
+    "Your account": "Kontoen din",
+    "Email": "E-post",
+    "Name": "Navn",
+    "Signed in": "Logget inn",
+    "Security": "Sikkerhet",
+    "Two-step verification": "Totrinnsbekreftelse",
+    "Sign out": "Logg ut",
+    "Two-step verification is off. You were signed out everywhere else.": "Totrinnsbekreftelse er slått av. Du ble logget ut alle andre steder.",
+    "On since %(date)s": "På siden %(date)s",
+    ("%(count)s backup code left", "%(count)s backup codes left"): ("%(count)s reservekode igjen", "%(count)s reservekoder igjen"),
+    "You are running out of backup codes. Generate new ones below.": "Du har snart brukt opp reservekodene. Lag nye nedenfor.",
+    "Generate new backup codes": "Lag nye reservekoder",
+    "Your old backup codes stop working.": "De gamle reservekodene slutter å virke.",
+    "Code from your app, or a backup code": "Kode fra appen, eller en reservekode",
+    "Turn off two-step verification": "Slå av totrinnsbekreftelse",
+    "Your account will be protected by your password only, and you will be signed out everywhere else.": "Kontoen din blir bare beskyttet av passordet, og du blir logget ut alle andre steder.",
+    "Disable": "Slå av",
+    "Off": "Av",
+    "Protect your account with a code from an authenticator app on your phone, in addition to your password.": "Beskytt kontoen din med en kode fra en autentiseringsapp på telefonen, i tillegg til passordet.",
+    "Enable two-step verification": "Slå på totrinnsbekreftelse",
+    "Set up two-step verification": "Sett opp totrinnsbekreftelse",
+    "Install an authenticator app on your phone, for example Microsoft Authenticator or Google Authenticator.": "Installer en autentiseringsapp på telefonen, for eksempel Microsoft Authenticator eller Google Authenticator.",
+    "In the app, add an account and scan this QR code.": "Legg til en konto i appen og skann denne QR-koden.",
+    "QR code for your authenticator app": "QR-kode for autentiseringsappen",
+    "Can't scan it? Enter this setup key in the app instead:": "Får du ikke skannet den? Skriv inn denne oppsettsnøkkelen i appen i stedet:",
+    "Enter the 6-digit code the app shows.": "Skriv inn den sekssifrede koden appen viser.",
+    "Code from your app": "Kode fra appen",
+    "Turn on": "Slå på",
+    "Cancel": "Avbryt",
+    "Allow access": "Gi tilgang",
+    "%(name)s wants to use your account": "%(name)s vil bruke kontoen din",
+    "You are signed in as %(email)s.": "Du er logget inn som %(email)s.",
+    "It will be able to:": "Tjenesten vil kunne:",
+    "Know who you are (a stable, anonymous identifier)": "Vite hvem du er (en fast, anonym identifikator)",
+    "See your email address": "Se e-postadressen din",
+    "See your name": "Se navnet ditt",
+    "Stay signed in when you are away": "Holde deg innlogget når du ikke er til stede",
+    "Allow": "Tillat",
+    "Deny": "Avslå",
+    "%(name)s asks to sign you out.": "%(name)s ber om å logge deg ut.",
+    "Do you want to sign out of all job sites that use this sign-in?": "Vil du logge ut av alle jobbnettstedene som bruker denne innloggingen?",
+    "Signed out": "Logget ut",
+    "You are signed out": "Du er logget ut",
+    "You can close this window, or sign in again.": "Du kan lukke dette vinduet, eller logge inn igjen.",
+    "Sign in": "Logg inn",
+    "Password": "Passord",
+    "You are not signed in.": "Du er ikke logget inn.",
+    "Too many attempts": "For mange forsøk",
+    (
+        "Signing in has been paused after too many failed attempts. Please try again in %(count)s minute.",
+        "Signing in has been paused after too many failed attempts. Please try again in %(count)s minutes.",
+    ): (
+        "Innlogging er satt på pause etter for mange mislykkede forsøk. Prøv igjen om %(count)s minutt.",
+        "Innlogging er satt på pause etter for mange mislykkede forsøk. Prøv igjen om %(count)s minutter.",
+    ),
+    "If you have forgotten your password, contact the support of the job site you came from.": "Har du glemt passordet, kan du kontakte kundeservice hos jobbnettstedet du kom fra.",
+    "Back to sign-in": "Tilbake til innlogging",
+    "Use a backup code": "Bruk en reservekode",
+    "Lost your phone? Enter one of the backup codes you saved when you turned on two-step verification. Each code works once.": "Mistet telefonen? Skriv inn en av reservekodene du lagret da du slo på totrinnsbekreftelse. Hver kode virker én gang.",
+    "Backup code": "Reservekode",
+    "Verify": "Bekreft",
+    "Use the code from your app instead": "Bruk koden fra appen i stedet",
+    "Signed in with a backup code": "Logget inn med en reservekode",
+    ("You have %(count)s backup code left.", "You have %(count)s backup codes left."): (
+        "Du har %(count)s reservekode igjen.",
+        "Du har %(count)s reservekoder igjen.",
+    ),
+    "You are running out of backup codes. Generate new ones on your security page, and save them somewhere safe.": "Du har snart brukt opp reservekodene. Lag nye på sikkerhetssiden, og lagre dem et trygt sted.",
+    "Manage two-step verification": "Administrer totrinnsbekreftelse",
+    "Open your authenticator app (for example Microsoft Authenticator or Google Authenticator) and enter the 6-digit code it shows.": "Åpne autentiseringsappen (for eksempel Microsoft Authenticator eller Google Authenticator) og skriv inn den sekssifrede koden den viser.",
+    "Use a backup code instead": "Bruk en reservekode i stedet",
+}
+
+
+def main() -> None:
+    with (ROOT / "idp/locales/messages.pot").open("rb") as handle:
+        template = read_po(handle)
+    catalog = Catalog(locale="nb", project="idp", fuzzy=False)
+    missing = []
+    for message in template:
+        if not message.id:
+            continue
+        translation = NB.get(message.id)
+        if translation is None:
+            missing.append(message.id)
+            continue
+        catalog.add(message.id, translation)
+    target = ROOT / "idp/locales/nb/LC_MESSAGES/messages.po"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as handle:
+        write_po(handle, catalog, omit_header=False, no_location=True, width=120)
+    if missing:
+        raise SystemExit(f"{len(missing)} messages have no Bokmål translation: {missing[:3]}")
+
+
+if __name__ == "__main__":
+    main()
