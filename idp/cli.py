@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
@@ -193,11 +195,29 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    """Migrate the SQLite database, make sure the demo user exists, print how to sign in, then serve."""
+    """Migrate the SQLite database, make sure the demo user and job board exist, print how to sign in, then serve.
+
+    The job board (examples/jobboard) runs beside idp as a subprocess and stops when idp stops.
+    """
+    from idp import demo
+
     settings = _settings()
     if not settings.is_sqlite:
         _fail("`idp demo` only runs on the embedded SQLite database; use `idp serve` in production")
+    try:
+        demo.check_dependencies()
+    except demo.JobBoardError as exc:
+        _fail(str(exc))
+    base = f"http://{args.host}:{args.port}"
+    if "IDP_ISSUER" not in os.environ and settings.issuer == Settings.model_fields["issuer"].default:
+        # Unless told otherwise the demo's issuer follows --host/--port; the serving process reads it from here.
+        os.environ["IDP_ISSUER"] = base
+        settings = _settings()
+    board_url = f"http://{args.host}:{args.jobboard_port}"
     _migrate(settings)
+    saved_at = demo.client_file(settings)
+    saved = demo.read_saved_client(saved_at)
+    registered: list[tuple[str, str, bool]] = []
 
     async def seed() -> None:
         from idp.errors import Conflict
@@ -205,24 +225,51 @@ def cmd_demo(args: argparse.Namespace) -> None:
         async with _services(settings) as idp:
             with suppress(Conflict):
                 await idp.users.create(DEMO_EMAIL, name="Demo Person", password=DEMO_PASSWORD)
+            registered.append(await demo.ensure_client(idp.clients, saved, board_url))
 
     _run(seed)
-    base = f"http://{args.host}:{args.port}"
+    client_id, client_secret, is_new = registered[0]
+    if is_new:
+        demo.save_client(saved_at, client_id, client_secret)
+    try:
+        board = demo.start_jobboard(
+            host=args.host,
+            port=args.jobboard_port,
+            issuer=settings.issuer,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
+    except demo.JobBoardError as exc:
+        _fail(str(exc))
     print(
         "\n".join(
             [
                 "",
                 "idp demo is starting.",
+                f"  Job board    {board_url}  (a relying party: Sign in there and you come here)",
                 f"  Sign in at   {base}/login",
                 f"  Email        {DEMO_EMAIL}",
                 f"  Password     {DEMO_PASSWORD}",
+                "",
+                f"Job board: {board_url}",
                 "",
             ]
         ),
         file=sys.stderr,
         flush=True,
     )
-    cmd_serve(args)
+    # uvicorn re-raises the SIGTERM it shut down for; as an exception it lets the job board be stopped too.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        cmd_serve(args)
+    except KeyboardInterrupt:
+        raise SystemExit(128 + signal.SIGINT) from None
+    finally:
+        demo.stop_jobboard(board)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,8 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_options(serve)
     serve.set_defaults(func=cmd_serve)
 
-    demo = commands.add_parser("demo", help="SQLite demo: migrate, create a demo user, serve")
+    demo = commands.add_parser("demo", help="SQLite demo: migrate, create a demo user, serve idp and a job board")
     add_serve_options(demo)
+    demo.add_argument("--jobboard-port", type=int, default=8001, help="port of the demo job board (same host)")
     demo.set_defaults(func=cmd_demo)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")

@@ -1,0 +1,153 @@
+"""`idp demo` serves idp and the example job board; a person signs in on the board through idp and back, twice."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from idp.cli import DEMO_EMAIL, DEMO_PASSWORD
+
+START_SECONDS = 60.0
+_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def idp_command() -> list[str]:
+    script = Path(sys.executable).with_name("idp")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "idp.cli"]
+
+
+@contextmanager
+def running_demo(workdir: Path, idp_port: int, board_port: int) -> Iterator[Path]:
+    """`idp demo` on the given ports in `workdir` (its own SQLite file, no IDP_* from outside); yields its log."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "JOBBOARD_"))}
+    env["IDP_DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / 'idp.db'}"
+    log = workdir / f"demo-{idp_port}.log"
+    command = [*idp_command(), "demo", "--port", str(idp_port), "--jobboard-port", str(board_port)]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while not (accepts(idp_port) and accepts(board_port)):
+            assert process.poll() is None, f"idp demo exited ({process.returncode}):\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"idp demo did not start:\n{log.read_text()}"
+            time.sleep(0.1)
+        yield log
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    # Stopping idp stops the job board too.
+    assert process.returncode == 128 + signal.SIGTERM, log.read_text()
+    deadline = time.monotonic() + 10
+    while accepts(board_port):
+        assert time.monotonic() < deadline, "the job board outlived idp"
+        time.sleep(0.1)
+
+
+def sign_in_on_the_board(board: str, idp: str) -> str:
+    """Sign in at the job board as a person would: Sign in, idp's form, back on the board. Returns the page."""
+    with httpx.Client(follow_redirects=True, timeout=10) as browser:
+        at_idp = browser.get(f"{board}/login")
+        assert at_idp.status_code == 200
+        assert str(at_idp.url).startswith(f"{idp}/login?"), at_idp.url
+        form = {
+            "username": DEMO_EMAIL,
+            "password": DEMO_PASSWORD,
+            "csrf_token": _CSRF.search(at_idp.text).group(1),  # type: ignore[union-attr]
+            "next": at_idp.url.params["next"],
+        }
+        back = browser.post(f"{idp}/login", data=form)
+        assert back.status_code == 200, back.text
+        assert str(back.url) == f"{board}/", back.url
+        assert {"idp_session", "jobboard_session"} <= {cookie.name for cookie in browser.cookies.jar}
+
+        signed_out = browser.post(f"{board}/logout")
+        assert signed_out.status_code == 200, signed_out.text
+        assert str(signed_out.url).startswith(f"{board}/?state="), signed_out.url
+        assert "You have signed out." in signed_out.text
+        assert "idp_session" not in {cookie.name for cookie in browser.cookies.jar}
+        return html.unescape(back.text)
+
+
+def test_demo_job_board_signs_in_through_idp_and_keeps_its_client_across_restarts(tmp_path: Path) -> None:
+    idp_port, board_port = free_port(), free_port()
+    idp, board = f"http://127.0.0.1:{idp_port}", f"http://127.0.0.1:{board_port}"
+
+    with running_demo(tmp_path, idp_port, board_port) as log:
+        page = sign_in_on_the_board(board, idp)
+        assert f"Job board: {board}" in log.read_text()
+    saved = json.loads((tmp_path / "idp.demo-client.json").read_text())
+
+    assert "Signed in as Demo Person." in page
+    assert re.search(r"id='amr'>\[\"pwd\"\]<", page), page
+    assert "id='acr'>pwd<" in page
+    claims = json.loads(re.search(r"<pre id='claims'>(.*?)</pre>", page, re.S).group(1))  # type: ignore[union-attr]
+    assert claims["iss"] == idp  # the demo's issuer follows --port
+    assert claims["aud"] == saved["client_id"]
+    assert (tmp_path / "idp.demo-client.json").stat().st_mode & 0o077 == 0
+
+    # A restart reuses the registered client: same id, same secret, and it still works.
+    with running_demo(tmp_path, idp_port, board_port):
+        page = sign_in_on_the_board(board, idp)
+    assert json.loads((tmp_path / "idp.demo-client.json").read_text()) == saved
+    assert "id='acr'>pwd<" in page
+
+
+def test_demo_refuses_a_busy_job_board_port(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "JOBBOARD_"))}
+    env["IDP_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'idp.db'}"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*idp_command(), "demo", "--port", str(free_port()), "--jobboard-port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"port {port} is in use" in result.stderr.strip().splitlines()[-1]
+
+
+def test_demo_is_sqlite_only(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env["IDP_DATABASE_URL"] = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    result = subprocess.run(
+        [*idp_command(), "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert "only runs on the embedded SQLite database" in result.stderr
