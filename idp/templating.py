@@ -14,6 +14,7 @@ from starlette.templating import Jinja2Templates
 
 from idp import __version__
 from idp.i18n import COOKIE, LOCALES, load_translations, select_locale
+from idp.security import safe_next
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -34,7 +35,11 @@ def _static_url(path: str) -> str:
 def _switch_url(context: Any, locale: str) -> str:
     """This page's URL with the language switched, keeping every other query parameter (such as `next`)."""
     request: Request = context["request"]
-    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "ui_locales")]
+    params = [
+        (k, safe_next(v) if k == "next" else v)
+        for k, v in request.query_params.multi_items()
+        if k not in ("lang", "ui_locales")
+    ]
     params.append(("lang", locale))
     return request.url.path + "?" + urlencode(params)
 
