@@ -350,12 +350,9 @@ async def _decide(request: Request, req: AuthorizationRequest, *, consent_given:
 def _to_login(request: Request, req: AuthorizationRequest) -> Response:
     """Send the person to /login; the continuation is this request, marked as coming back from sign-in."""
     assert req.client is not None
+    # prompt=login stays in the continuation: only a sign-in after the stamp below satisfies it (check_session),
+    # so following the continuation without signing in again cannot skip the fresh sign-in.
     params = {k: v for k, v in req.raw.items() if k != "idp_auth_after"}
-    prompt = req.prompt - {"login"}
-    if prompt:
-        params["prompt"] = " ".join(sorted(prompt))
-    else:
-        params.pop("prompt", None)
     # In microseconds: a whole-second stamp would let a sign-in from earlier in that second count as fresh.
     stamp = str((services(request).clock.now() - _EPOCH) // _MICROSECOND)
     params["idp_auth_after"] = f"{stamp}.{_marker_signature(request, stamp, req.client.client_id)}"
