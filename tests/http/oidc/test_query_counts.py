@@ -1,0 +1,125 @@
+"""Hot OIDC endpoints run a small, fixed number of SQL statements, however many users and tokens exist."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Running
+from tests.support.oidc import RegisteredClient, auth_params, exchange, make_client, pkce_pair, query_of
+from tests.support.pages import PASSWORD, make_user, submit_login
+from tests.support.wire import token_rows
+
+# Measured on SQLite and PostgreSQL alike; a change here is a change in round trips per request.
+TOKEN_AUTHORIZATION_CODE = 3  # client, consume the code (UPDATE ... RETURNING), insert access + refresh
+TOKEN_REFRESH = 3  # client, use the refresh token (UPDATE ... RETURNING), insert the new pair
+TOKEN_CLIENT_CREDENTIALS = 2  # client, insert the access token
+USERINFO = 1  # the token joined with its user
+INTROSPECTION = 2  # client, the token joined with its user
+REVOCATION = 4  # client, the token, revoke it, audit event
+AUTHORIZE_WITH_SESSION = 3  # client, the session joined with its user, insert the code
+
+
+@dataclass
+class World:
+    rp: RegisteredClient
+    service: RegisteredClient
+    browser: httpx.AsyncClient
+    backend: httpx.AsyncClient
+
+
+async def sign_in(browser: httpx.AsyncClient, email: str = "person@example.com") -> None:
+    assert (await submit_login(browser, email, PASSWORD)).status_code == 303
+
+
+async def get_tokens(
+    browser: httpx.AsyncClient, backend: httpx.AsyncClient, client: RegisteredClient
+) -> dict[str, Any]:
+    """The code flow for a browser that is signed in."""
+    verifier, challenge = pkce_pair()
+    response = await browser.get("/authorize", params=auth_params(client, challenge))
+    code = query_of(response.headers["location"])["code"]
+    tokens = await exchange(backend, client, code, verifier)
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()  # type: ignore[no-any-return]
+
+
+async def statements(running: Running, request: Awaitable[httpx.Response], status: int = 200) -> int:
+    """How many SQL statements one request sent."""
+    before = running.idp.db.statements
+    response = await request
+    assert response.status_code == status, response.text
+    return running.idp.db.statements - before
+
+
+@pytest.fixture(params=[0, 6], ids=["alone", "crowded"])
+async def world(request: pytest.FixtureRequest, running: Running) -> Any:
+    """The person and two clients; "crowded" adds people with sessions, codes and tokens of both clients."""
+    rp = await make_client(running.idp)
+    other = await make_client(running.idp, "Other board")
+    service = await make_client(running.idp, "Back end", redirect_uris=[], grant_types=["client_credentials"])
+    async with running.client() as backend:
+        for i in range(request.param):
+            await make_user(running.idp, f"crowd{i}@example.com")
+            async with running.client() as theirs:
+                await sign_in(theirs, f"crowd{i}@example.com")
+                for client in (rp, other):
+                    await get_tokens(theirs, backend, client)
+            await backend.post("/token", data={"grant_type": "client_credentials"}, auth=service.basic)
+        assert await token_rows(running) == request.param * 5
+        await make_user(running.idp)
+        async with running.client() as browser:
+            await sign_in(browser)
+            yield World(rp, service, browser, backend)
+
+
+async def test_authorization_code_grant(running: Running, world: World) -> None:
+    verifier, challenge = pkce_pair()
+    response = await world.browser.get("/authorize", params=auth_params(world.rp, challenge))
+    code = query_of(response.headers["location"])["code"]
+
+    assert await statements(running, exchange(world.backend, world.rp, code, verifier)) == TOKEN_AUTHORIZATION_CODE
+
+
+async def test_refresh_token_grant(running: Running, world: World) -> None:
+    tokens = await get_tokens(world.browser, world.backend, world.rp)
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+
+    assert await statements(running, world.backend.post("/token", data=form, auth=world.rp.basic)) == TOKEN_REFRESH
+
+
+async def test_client_credentials_grant(running: Running, world: World) -> None:
+    request = world.backend.post("/token", data={"grant_type": "client_credentials"}, auth=world.service.basic)
+
+    assert await statements(running, request) == TOKEN_CLIENT_CREDENTIALS
+
+
+async def test_userinfo(running: Running, world: World) -> None:
+    tokens = await get_tokens(world.browser, world.backend, world.rp)
+    request = world.backend.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+
+    assert await statements(running, request) == USERINFO
+
+
+async def test_introspection(running: Running, world: World) -> None:
+    tokens = await get_tokens(world.browser, world.backend, world.rp)
+    request = world.backend.post("/introspect", data={"token": tokens["access_token"]}, auth=world.rp.basic)
+
+    assert await statements(running, request) == INTROSPECTION
+
+
+async def test_revocation(running: Running, world: World) -> None:
+    tokens = await get_tokens(world.browser, world.backend, world.rp)
+    request = world.backend.post("/revoke", data={"token": tokens["refresh_token"]}, auth=world.rp.basic)
+
+    assert await statements(running, request) == REVOCATION
+
+
+async def test_authorize_with_a_session(running: Running, world: World) -> None:
+    request = world.browser.get("/authorize", params=auth_params(world.rp))
+
+    assert await statements(running, request, status=303) == AUTHORIZE_WITH_SESSION
