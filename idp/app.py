@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from idp.account import login, messages, profile, second_step, security
 from idp.account.web import error_page
+from idp.admin import admin_openapi, admin_routes
 from idp.auth.crypto import Sealer
 from idp.auth.passwords import PasswordPool
 from idp.auth.tokens import derive_key
@@ -31,6 +33,7 @@ from idp.ops import health
 from idp.ops.access import AccessMiddleware
 from idp.ops.metrics import Metrics, metrics_endpoint
 from idp.security import BodyLimitMiddleware, CookiePolicy, Csrf, SecurityHeadersMiddleware
+from idp.services.admin_tokens import AdminTokenService
 from idp.services.audit import AuditLog
 from idp.services.clients import ClientService
 from idp.services.grants import GrantService
@@ -68,6 +71,8 @@ class Idp:
     login: LoginService
     mfa: MfaService
     clients: ClientService
+    admin_tokens: AdminTokenService
+    admin_openapi: bytes
     key_ring: KeyRing
     grants: GrantService
     discovery_bytes: bytes
@@ -82,12 +87,13 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     keys = await load_instance_keys(db, settings, clock)
     cookies = CookiePolicy(secure=settings.secure_cookies)
-    audit = AuditLog(clock)
+    audit = AuditLog(clock, db)
     limiter = RateLimiter(
         clock,
         window_seconds=settings.login_failure_window_seconds,
         per_account=settings.login_max_failures_per_account,
         per_address=settings.login_max_failures_per_address,
+        admin_per_address=settings.admin_max_failures_per_address,
     )
     key_ring = KeyRing(db, Sealer(keys.encryption_key, "signing-keys"), clock)
     await key_ring.start()
@@ -106,7 +112,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         audit=audit,
         limiter=limiter,
         sessions=sessions,
-        users=UserService(db, pool, clock),
+        users=UserService(db, pool, clock, audit),
         login=LoginService(db, pool, limiter, sessions, audit, clock),
         mfa=MfaService(
             db,
@@ -118,7 +124,9 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
             sessions=sessions,
             issuer_name=settings.totp_issuer,
         ),
-        clients=ClientService(db, clock),
+        clients=ClientService(db, clock, audit),
+        admin_tokens=AdminTokenService(db, clock, audit),
+        admin_openapi=json.dumps(admin_openapi(), separators=(",", ":")).encode(),
         key_ring=key_ring,
         grants=GrantService(db, key_ring, audit, clock, settings),
         discovery_bytes=discovery.encode_metadata(settings.issuer),
@@ -218,6 +226,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *admin_routes(),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = []

@@ -145,8 +145,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")
+        json_api = scope["path"].startswith("/admin/api")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await _too_large(send)
+            await _too_large(send, json_api)
             return
         received = 0
         started = False
@@ -170,7 +171,7 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _too_large(send)
+                await _too_large(send, json_api)
 
 
 class BodyTooLarge(Exception):

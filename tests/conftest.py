@@ -24,6 +24,7 @@ from idp.store.migrate import upgrade
 PG_SERVER = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("IDP_TEST_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 TABLES = [
+    "admin_tokens",
     "audit_events",
     "backup_codes",
     "totp_credentials",

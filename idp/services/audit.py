@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.clock import Clock
 from idp.store import audit as store
+from idp.store.db import Database
+from idp.store.models import AuditEvent
 
 _FORBIDDEN = ("password", "secret", "token", "code", "otp", "hash")
 
@@ -16,8 +19,9 @@ _FORBIDDEN = ("password", "secret", "token", "code", "otp", "hash")
 class AuditLog:
     """Append security-relevant events inside the caller's transaction, so they land with the change."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, db: Database | None = None) -> None:
         self._clock = clock
+        self._db = db
 
     async def record(
         self,
@@ -46,3 +50,21 @@ class AuditLog:
                 "details": json.dumps(details, default=str, sort_keys=True),
             },
         )
+
+    async def list(
+        self,
+        *,
+        user_id: str | None = None,
+        type_: str | None = None,
+        since: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[AuditEvent]:
+        """Events newest first, filtered; `before_id` continues a previous page."""
+        assert self._db is not None
+        async with self._db.transaction() as session:
+            return list(
+                await store.list_events(
+                    session, user_id=user_id, type_=type_, since=since, before_id=before_id, limit=limit
+                )
+            )

@@ -6,12 +6,15 @@ import hmac
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from idp.auth.tokens import new_opaque, sha256_hex
 from idp.clock import Clock
 from idp.errors import InvalidInput, NotFound
+from idp.services.audit import AuditLog
 from idp.store import clients as store
+from idp.store import grants as grants_store
 from idp.store.db import Database
 from idp.store.models import Client
 
@@ -88,12 +91,42 @@ def check_redirect_uri(uri: str, *, public: bool) -> str:
     raise InvalidInput(f"redirect URI must be https (http only on loopback): {uri[:80]!r}")
 
 
+def _check_registration(
+    name: str,
+    grant_types: Sequence[str],
+    redirect_uris: Sequence[str],
+    post_logout_redirect_uris: Sequence[str],
+    public: bool,
+    id_token_alg: str,
+) -> tuple[str, tuple[str, ...], list[str], list[str]]:
+    """Validate registration metadata; returns the cleaned name, grants and URI lists."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("name must be 1 to 200 characters")
+    grants = tuple(dict.fromkeys(grant_types))
+    unknown = [g for g in grants if g not in GRANT_TYPES]
+    if unknown:
+        raise InvalidInput(f"unknown grant type: {unknown[0][:40]}")
+    if public and "client_credentials" in grants:
+        raise InvalidInput("a public client cannot use client_credentials")
+    if id_token_alg not in ID_TOKEN_ALGS:
+        raise InvalidInput("id_token_alg must be RS256 or ES256")
+    if len(redirect_uris) > MAX_URIS or len(post_logout_redirect_uris) > MAX_URIS:
+        raise InvalidInput(f"at most {MAX_URIS} redirect URIs")
+    uris = list(dict.fromkeys(check_redirect_uri(u, public=public) for u in redirect_uris))
+    logout_uris = list(dict.fromkeys(check_redirect_uri(u, public=public) for u in post_logout_redirect_uris))
+    if "authorization_code" in grants and not uris:
+        raise InvalidInput("the authorization_code grant needs at least one redirect URI")
+    return name, grants, uris, logout_uris
+
+
 class ClientService:
     """Register, look up and authenticate clients."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, audit: AuditLog | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._audit = audit or AuditLog(clock)
 
     async def create(
         self,
@@ -106,25 +139,13 @@ class ClientService:
         require_consent: bool = False,
         grant_types: Sequence[str] | None = None,
         id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name, not a password
+        actor: str = "",
+        client_ip: str = "",
     ) -> tuple[ClientInfo, str | None]:
         """Register a client; returns it and, for a confidential client, its secret (shown this once)."""
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise InvalidInput("name must be 1 to 200 characters")
-        grants = tuple(dict.fromkeys(grant_types or DEFAULT_GRANTS))
-        unknown = [g for g in grants if g not in GRANT_TYPES]
-        if unknown:
-            raise InvalidInput(f"unknown grant type: {unknown[0]}")
-        if public and "client_credentials" in grants:
-            raise InvalidInput("a public client cannot use client_credentials")
-        if id_token_alg not in ID_TOKEN_ALGS:
-            raise InvalidInput("id_token_alg must be RS256 or ES256")
-        if len(redirect_uris) > MAX_URIS or len(post_logout_redirect_uris) > MAX_URIS:
-            raise InvalidInput(f"at most {MAX_URIS} redirect URIs")
-        uris = [check_redirect_uri(u, public=public) for u in redirect_uris]
-        logout_uris = [check_redirect_uri(u, public=public) for u in post_logout_redirect_uris]
-        if "authorization_code" in grants and not uris:
-            raise InvalidInput("the authorization_code grant needs at least one redirect URI")
+        name, grants, uris, logout_uris = _check_registration(
+            name, grant_types or DEFAULT_GRANTS, redirect_uris, post_logout_redirect_uris, public, id_token_alg
+        )
         secret = None if public else new_opaque(32)
         now = self._clock.now()
         row = Client(
@@ -132,8 +153,8 @@ class ClientService:
             name=name,
             secret_hash=sha256_hex(secret) if secret else None,
             public=public,
-            redirect_uris=json.dumps(list(dict.fromkeys(uris))),
-            post_logout_redirect_uris=json.dumps(list(dict.fromkeys(logout_uris))),
+            redirect_uris=json.dumps(uris),
+            post_logout_redirect_uris=json.dumps(logout_uris),
             grant_types=" ".join(grants),
             require_mfa=require_mfa,
             require_consent=require_consent,
@@ -143,10 +164,84 @@ class ClientService:
         )
         async with self._db.transaction() as session:
             await store.insert_client(session, row)
+            if actor:
+                await self._audit.record(
+                    session, "admin.client_created", actor=actor, client_ip=client_ip, client_id=row.client_id
+                )
         return ClientInfo.from_row(row), secret
 
+    async def list(self, *, after: str | None, limit: int) -> list[ClientInfo]:
+        async with self._db.transaction() as session:
+            rows = await store.list_clients(session, after=after, limit=limit)
+        return [ClientInfo.from_row(row) for row in rows]
+
+    async def update(self, client_id: str, changes: dict[str, Any], *, actor: str, client_ip: str) -> ClientInfo:
+        """Change registration metadata; the same rules as at registration apply to the result."""
+        current = await self.load(client_id)
+        name, grants, uris, logout_uris = _check_registration(
+            changes.get("name", current.name),
+            changes.get("grant_types") or current.grant_types,
+            changes.get("redirect_uris", current.redirect_uris),
+            changes.get("post_logout_redirect_uris", current.post_logout_redirect_uris),
+            current.public,
+            changes.get("id_token_alg", current.id_token_alg),
+        )
+        values = {
+            "name": name,
+            "grant_types": " ".join(grants),
+            "redirect_uris": json.dumps(uris),
+            "post_logout_redirect_uris": json.dumps(logout_uris),
+            "id_token_alg": changes.get("id_token_alg", current.id_token_alg),
+            "require_mfa": changes.get("require_mfa", current.require_mfa),
+            "require_consent": changes.get("require_consent", current.require_consent),
+            "updated_at": self._clock.now(),
+        }
+        async with self._db.transaction() as session:
+            if not await store.update_client(session, client_id, values):
+                raise NotFound("no such client")
+            await self._audit.record(
+                session,
+                "admin.client_updated",
+                actor=actor,
+                client_ip=client_ip,
+                client_id=client_id,
+                fields=sorted(changes),
+            )
+        return await self.load(client_id)
+
+    async def delete(self, client_id: str, *, actor: str, client_ip: str) -> None:
+        async with self._db.transaction() as session:
+            if len(client_id) > 64 or not await store.delete_client(session, client_id):
+                raise NotFound("no such client")
+            # Its tokens die with it: a deleted relying party must not keep access.
+            revoked = await grants_store.revoke_tokens_of_client(session, client_id, self._clock.now())
+            await self._audit.record(
+                session,
+                "admin.client_deleted",
+                actor=actor,
+                client_ip=client_ip,
+                client_id=client_id,
+                revoked=revoked,
+            )
+
+    async def rotate_secret(self, client_id: str, *, actor: str, client_ip: str) -> str:
+        """A new secret for a confidential client; the old one stops working at once."""
+        client = await self.load(client_id)
+        if client.public:
+            raise InvalidInput("a public client has no secret")
+        secret = new_opaque(32)
+        async with self._db.transaction() as session:
+            await store.update_client(
+                session, client_id, {"secret_hash": sha256_hex(secret), "updated_at": self._clock.now()}
+            )
+            await self._audit.record(
+                session, "admin.client_secret_rotated", actor=actor, client_ip=client_ip, client_id=client_id
+            )
+        return secret
+
     async def find(self, client_id: str) -> ClientInfo | None:
-        if not client_id or len(client_id) > 64:
+        # PostgreSQL refuses NUL in text (an error, not "no such row"); no client id of ours holds one.
+        if not client_id or len(client_id) > 64 or "\x00" in client_id:
             return None
         async with self._db.transaction() as session:
             row = await store.find_client(session, client_id)

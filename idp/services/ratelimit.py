@@ -31,11 +31,14 @@ class Limit:
 class RateLimiter:
     """Count failures in the database and refuse once a key has reached its maximum within the window."""
 
-    def __init__(self, clock: Clock, *, window_seconds: int, per_account: int, per_address: int) -> None:
+    def __init__(
+        self, clock: Clock, *, window_seconds: int, per_account: int, per_address: int, admin_per_address: int = 20
+    ) -> None:
         self._clock = clock
         self.window = timedelta(seconds=window_seconds)
         self.per_account = per_account
         self.per_address = per_address
+        self.admin_per_address = admin_per_address
 
     def login_limits(self, email_norm: str, client_ip: str) -> list[Limit]:
         # The account key is a hash so that the table does not collect email addresses people mistyped.
@@ -43,6 +46,10 @@ class RateLimiter:
             Limit("login:acct:" + sha256_hex(email_norm)[:40], self.per_account, "account"),
             Limit("login:addr:" + client_ip[:45], self.per_address, "address"),
         ]
+
+    def admin_limits(self, client_ip: str) -> list[Limit]:
+        """Failed admin-token presentations per address: the admin API's own limit."""
+        return [Limit("admin:addr:" + client_ip[:45], self.admin_per_address, "admin")]
 
     async def check(self, session: AsyncSession, limits: list[Limit], *, reserved: bool = False) -> None:
         """Raise RateLimited (with the seconds until the window frees a slot) if any limit is reached.

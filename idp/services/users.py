@@ -7,7 +7,11 @@ import uuid
 
 from idp.auth.passwords import MAX_PASSWORD_LENGTH, PasswordPool
 from idp.clock import Clock
-from idp.errors import InvalidInput
+from idp.errors import InvalidInput, NotFound
+from idp.services.audit import AuditLog
+from idp.store import grants as grants_store
+from idp.store import mfa as mfa_store
+from idp.store import sessions as sessions_store
 from idp.store import users as store
 from idp.store.db import Database
 from idp.store.models import User
@@ -48,14 +52,17 @@ def check_name(name: str) -> str:
 
 
 class UserService:
-    """Create and look up people."""
+    """Create, find, change and remove people; operator actions are audited with the operator as actor."""
 
-    def __init__(self, db: Database, passwords: PasswordPool, clock: Clock) -> None:
+    def __init__(self, db: Database, passwords: PasswordPool, clock: Clock, audit: AuditLog | None = None) -> None:
         self._db = db
         self._passwords = passwords
         self._clock = clock
+        self._audit = audit or AuditLog(clock)
 
-    async def create(self, email: str, *, name: str = "", password: str | None = None) -> User:
+    async def create(
+        self, email: str, *, name: str = "", password: str | None = None, actor: str = "", client_ip: str = ""
+    ) -> User:
         """Create a user; InvalidInput for a bad field, Conflict for a taken email."""
         email = check_email(email)
         name = check_name(name)
@@ -75,4 +82,105 @@ class UserService:
             updated_at=now,
         )
         async with self._db.transaction() as session:
-            return await store.insert_user(session, user)
+            await store.insert_user(session, user)
+            if actor:
+                await self._audit.record(
+                    session, "admin.user_created", user_id=user.id, actor=actor, client_ip=client_ip
+                )
+        return user
+
+    async def load(self, user_id: str) -> User:
+        async with self._db.transaction() as session:
+            user = await store.find_user(session, user_id) if len(user_id) <= 36 else None
+        if user is None:
+            raise NotFound("no user with this id")
+        return user
+
+    async def list(self, *, email: str | None, after: str | None, limit: int) -> list[User]:
+        email_norm = normalize_email(email) if email else None
+        async with self._db.transaction() as session:
+            return list(await store.list_users(session, email_norm=email_norm, after_id=after, limit=limit))
+
+    async def update(
+        self, user_id: str, *, name: str | None, disabled: bool | None, actor: str, client_ip: str
+    ) -> User:
+        """Change the name or the disabled flag; disabling ends the person's sessions and tokens."""
+        values: dict[str, object] = {}
+        if name is not None:
+            values["name"] = check_name(name)
+        if disabled is not None:
+            values["disabled"] = disabled
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            user = await store.find_user(session, user_id) if len(user_id) <= 36 else None
+            if user is None:
+                raise NotFound("no user with this id")
+            if values:
+                values["updated_at"] = now
+                await store.update_user(session, user_id, values)
+            ended = revoked = 0
+            if disabled:
+                ended = await sessions_store.delete_sessions_of_user(session, user_id)
+                revoked = await grants_store.revoke_tokens_of_user(session, user_id, now)
+            await self._audit.record(
+                session,
+                "admin.user_updated",
+                user_id=user_id,
+                actor=actor,
+                client_ip=client_ip,
+                fields=sorted(k for k in values if k != "updated_at"),
+                sessions_ended=ended,
+                revoked=revoked,
+            )
+            await session.refresh(user)
+        return user
+
+    async def delete(self, user_id: str, *, actor: str, client_ip: str) -> None:
+        async with self._db.transaction() as session:
+            if len(user_id) > 36 or not await store.delete_user(session, user_id):
+                raise NotFound("no user with this id")
+            await self._audit.record(session, "admin.user_deleted", user_id=user_id, actor=actor, client_ip=client_ip)
+
+    async def reset_mfa(self, user_id: str, *, reason: str, actor: str, client_ip: str) -> User:
+        """Operator-assisted recovery: remove the authenticator and backup codes, end every session and token."""
+        reason = reason.strip()
+        if not reason:
+            raise InvalidInput("a reason is required")
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            user = await store.find_user(session, user_id) if len(user_id) <= 36 else None
+            if user is None:
+                raise NotFound("no user with this id")
+            await mfa_store.delete_totp(session, user_id)
+            await mfa_store.delete_backup_codes(session, user_id)
+            ended = await sessions_store.delete_sessions_of_user(session, user_id)
+            revoked = await grants_store.revoke_tokens_of_user(session, user_id, now)
+            await self._audit.record(
+                session,
+                "admin.mfa_reset",
+                user_id=user_id,
+                actor=actor,
+                client_ip=client_ip,
+                reason=reason[:500],
+                sessions_ended=ended,
+                revoked=revoked,
+            )
+        return user
+
+    async def revoke_sessions(self, user_id: str, *, actor: str, client_ip: str) -> None:
+        """End every session and refresh/access token of the person."""
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            if len(user_id) > 36 or await store.find_user(session, user_id) is None:
+                raise NotFound("no user with this id")
+            ended = await sessions_store.delete_sessions_of_user(session, user_id)
+            revoked = await grants_store.revoke_tokens_of_user(session, user_id, now)
+            await self._audit.record(
+                session,
+                "admin.sessions_revoked",
+                user_id=user_id,
+                actor=actor,
+                client_ip=client_ip,
+                sessions_ended=ended,
+                revoked=revoked,
+            )

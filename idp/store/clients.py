@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,4 +34,9 @@ async def list_clients(session: AsyncSession, *, after: str | None = None, limit
 
 async def delete_client(session: AsyncSession, client_id: str) -> bool:
     result = await session.execute(delete(Client).where(Client.client_id == client_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def update_client(session: AsyncSession, client_id: str, values: dict[str, object]) -> bool:
+    result = await session.execute(update(Client).where(Client.client_id == client_id).values(**values))
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -110,3 +110,10 @@ async def purge_expired(session: AsyncSession, before: datetime) -> None:
     """Housekeeping: codes and tokens whose lifetime ended before `before`."""
     await session.execute(delete(AuthorizationCode).where(AuthorizationCode.expires_at < before))
     await session.execute(delete(Token).where(Token.expires_at < before))
+
+
+async def revoke_tokens_of_client(session: AsyncSession, client_id: str, now: datetime) -> int:
+    result = await session.execute(
+        update(Token).where(Token.client_id == client_id, Token.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]

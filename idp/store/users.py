@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,3 +33,25 @@ async def find_user(session: AsyncSession, user_id: str) -> User | None:
 
 async def set_password_hash(session: AsyncSession, user_id: str, password_hash: str, now: datetime) -> None:
     await session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash, updated_at=now))
+
+
+async def list_users(
+    session: AsyncSession, *, email_norm: str | None = None, after_id: str | None = None, limit: int = 50
+) -> Sequence[User]:
+    """Users ordered by id (random, so a stable but meaningless order), `limit` after `after_id`."""
+    query = select(User).order_by(User.id).limit(limit)
+    if email_norm is not None:
+        query = query.where(User.email_norm == email_norm)
+    if after_id is not None:
+        query = query.where(User.id > after_id)
+    return (await session.execute(query)).scalars().all()
+
+
+async def update_user(session: AsyncSession, user_id: str, values: dict[str, object]) -> bool:
+    result = await session.execute(update(User).where(User.id == user_id).values(**values))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def delete_user(session: AsyncSession, user_id: str) -> bool:
+    result = await session.execute(delete(User).where(User.id == user_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

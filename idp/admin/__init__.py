@@ -1,0 +1,20 @@
+"""The operators' JSON API under /admin/api (INTERFACE §5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.routing import Route
+
+
+def admin_routes() -> list[Route]:
+    """Import the operation modules (they register themselves) and build the routes."""
+    from idp.admin import api, audit, clients, keys, users  # noqa: F401
+
+    return api.routes()
+
+
+def admin_openapi() -> dict[str, Any]:
+    from idp.admin import api, audit, clients, keys, users  # noqa: F401
+
+    return api.openapi_document()

@@ -1,0 +1,326 @@
+"""The admin API's machinery: one registry of operations from which both the routes and the OpenAPI 3.1
+document are made, bearer authentication, strict JSON parsing, and one error shape."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from idp import __version__
+from idp.admin.schemas import ErrorOut
+from idp.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited
+from idp.services.admin_tokens import AdminIdentity
+
+log = logging.getLogger(__name__)
+PREFIX = "/admin/api"
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, description: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.description = description
+        self.headers = headers or {}
+
+
+@dataclass
+class Call:
+    """What a handler receives: who calls, from where, and the parsed inputs."""
+
+    request: Request
+    admin: AdminIdentity
+    path: dict[str, str]
+    query: Any
+    body: Any
+
+    @property
+    def idp(self) -> Any:
+        return self.request.app.state.idp
+
+    @property
+    def client_ip(self) -> str:
+        return self.request.client.host if self.request.client else ""
+
+
+Handler = Callable[[Call], Awaitable[BaseModel | None]]
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    status: int
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    errors: tuple[int, ...]
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    errors: tuple[int, ...] = (),
+) -> Callable[[Handler], Handler]:
+    """Register an admin operation at PREFIX + `path` (path parameters as `{name}`)."""
+
+    def register(handler: Handler) -> Handler:
+        OPERATIONS.append(Operation(method, path, handler, summary, status, body, query, response, errors))
+        return handler
+
+    return register
+
+
+# -- cursors ----------------------------------------------------------------------------------------------
+
+
+def encode_cursor(value: str | int) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ApiError(400, "invalid_request", "cursor is not one this API gave out") from None
+
+
+# -- the request pipeline ---------------------------------------------------------------------------------
+
+
+async def _authenticate(request: Request) -> AdminIdentity:
+    idp = request.app.state.idp
+    ip = request.client.host if request.client else ""
+    limits = idp.limiter.admin_limits(ip)
+    async with idp.db.transaction() as session:
+        try:
+            await idp.limiter.check(session, limits)
+        except RateLimited as exc:
+            raise ApiError(
+                429, "rate_limited", "too many failed attempts", {"Retry-After": str(exc.retry_after)}
+            ) from None
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    admin = await idp.admin_tokens.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    if admin is None:
+        async with idp.db.transaction() as session:
+            await idp.limiter.record_failure(session, limits)
+        raise ApiError(401, "unauthorized", "a valid admin bearer token is required", {"WWW-Authenticate": "Bearer"})
+    return admin
+
+
+def _validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"
+
+
+async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError(415, "invalid_request", "the body must be application/json")
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_request", "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_request", "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", _validation_message(exc)) from None
+
+
+def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
+    values: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in values:
+            raise ApiError(400, "invalid_request", f"query parameter repeated: {key[:40]}")
+        values[key] = value
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", _validation_message(exc)) from None
+
+
+def _error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers={**NO_STORE, **(headers or {})}
+    )
+
+
+def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            admin = await _authenticate(request)
+            call = Call(
+                request=request,
+                admin=admin,
+                path={k: str(v) for k, v in request.path_params.items()},
+                query=_parse_query(request, op.query) if op.query else None,
+                body=await _parse_body(request, op.body) if op.body else None,
+            )
+            if op.query is None and request.query_params:
+                raise ApiError(400, "invalid_request", "this operation takes no query parameters")
+            result = await op.handler(call)
+        except ApiError as exc:
+            return _error(exc.status, exc.error, exc.description, exc.headers)
+        except NotFound as exc:
+            return _error(404, "not_found", str(exc))
+        except Conflict as exc:
+            return _error(409, "conflict", str(exc))
+        except InvalidInput as exc:
+            return _error(422, "invalid_request", str(exc))
+        except DomainError as exc:
+            return _error(400, "invalid_request", str(exc))
+        if result is None:
+            return Response(status_code=op.status, headers=NO_STORE)
+        return Response(
+            result.model_dump_json(), status_code=op.status, media_type="application/json", headers=NO_STORE
+        )
+
+    return endpoint
+
+
+def routes() -> list[Route]:
+    """Starlette routes for every registered operation, plus the OpenAPI document."""
+    grouped: dict[str, dict[str, Operation]] = {}
+    for op in OPERATIONS:
+        grouped.setdefault(op.path, {})[op.method] = op
+    result = [Route(PREFIX + "/openapi.json", _openapi_endpoint, methods=["GET"])]
+    for path, by_method in grouped.items():
+        handlers = {method: _endpoint(op) for method, op in by_method.items()}
+
+        async def dispatch(request: Request, handlers: dict[str, Any] = handlers) -> Response:
+            return await handlers[request.method](request)
+
+        result.append(Route(PREFIX + path, dispatch, methods=list(by_method)))
+    return result
+
+
+async def _openapi_endpoint(request: Request) -> Response:
+    try:
+        await _authenticate(request)
+    except ApiError as exc:
+        return _error(exc.status, exc.error, exc.description, exc.headers)
+    return Response(request.app.state.idp.admin_openapi, media_type="application/json", headers=NO_STORE)
+
+
+# -- the OpenAPI document -----------------------------------------------------------------------------------
+
+_PARAM = re.compile(r"{(\w+)}")
+_ERROR_TEXT = {
+    400: "Malformed request",
+    401: "Missing or invalid admin token",
+    404: "Not found",
+    409: "Conflict",
+    413: "Body too large",
+    415: "Body is not JSON",
+    422: "Invalid field",
+    429: "Too many failed attempts",
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.1, generated from the registry and the pydantic schemas."""
+    models: set[type[BaseModel]] = {ErrorOut}
+    for op in OPERATIONS:
+        models.update(m for m in (op.body, op.response) if m is not None)
+    _, defs = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas = defs.get("$defs", {})
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    error_response = {"content": {"application/json": {"schema": ref(ErrorOut)}}}
+    paths: dict[str, Any] = {
+        PREFIX + "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "responses": {
+                    "200": {"description": "OpenAPI 3.1 document"},
+                    "401": {**error_response, "description": _ERROR_TEXT[401]},
+                    "429": {**error_response, "description": _ERROR_TEXT[429]},
+                },
+            }
+        }
+    }
+    for op in OPERATIONS:
+        parameters: list[dict[str, Any]] = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+            }
+            for name in _PARAM.findall(op.path)
+        ]
+        if op.query is not None:
+            query_schema = op.query.model_json_schema()
+            for name, schema in query_schema.get("properties", {}).items():
+                parameters.append({"name": name, "in": "query", "required": False, "schema": schema})
+        responses: dict[str, Any] = {}
+        if op.response is not None:
+            responses[str(op.status)] = {
+                "description": "OK",
+                "content": {"application/json": {"schema": ref(op.response)}},
+            }
+        else:
+            responses[str(op.status)] = {"description": "Done"}
+        codes = {401, 429, 400, *op.errors}
+        if op.body is not None:
+            codes |= {413, 415, 422}
+        if op.query is not None:
+            codes |= {422}
+        for code in sorted(codes):
+            responses[str(code)] = {**error_response, "description": _ERROR_TEXT.get(code, "Error")}
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "operationId": op.handler.__name__,
+            "parameters": parameters,
+            "responses": responses,
+        }
+        if op.body is not None:
+            entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(op.body)}}}
+        paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "idp admin API", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,40 @@
+"""The audit log for operators, newest first."""
+
+from __future__ import annotations
+
+import json
+
+from idp.admin.api import ApiError, Call, decode_cursor, encode_cursor, operation
+from idp.admin.schemas import AuditEventOut, AuditPage, AuditQuery
+
+
+@operation("GET", "/audit", summary="Audit events, newest first", query=AuditQuery, response=AuditPage)
+async def list_audit(call: Call) -> AuditPage:
+    query: AuditQuery = call.query
+    cursor = decode_cursor(query.cursor)
+    if cursor is not None and not cursor.isdigit():
+        raise ApiError(400, "invalid_request", "cursor is not one this API gave out")
+    events = await call.idp.audit.list(
+        user_id=query.user_id,
+        type_=query.type,
+        since=query.since,
+        before_id=int(cursor) if cursor else None,
+        limit=query.limit + 1,
+    )
+    page = events[: query.limit]
+    return AuditPage(
+        items=[
+            AuditEventOut(
+                id=e.id,
+                at=e.at,
+                type=e.type,
+                outcome=e.outcome,
+                actor=e.actor,
+                user_id=e.user_id,
+                client_ip=e.client_ip,
+                details=json.loads(e.details),
+            )
+            for e in page
+        ],
+        next_cursor=encode_cursor(page[-1].id) if len(events) > query.limit else None,
+    )

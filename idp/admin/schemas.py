@@ -1,0 +1,153 @@
+"""Request and response schemas of the admin API (pydantic); the OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    """Unknown fields and wrong types are refused (422), never coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ErrorOut(BaseModel):
+    error: str
+    error_description: str
+
+
+class MfaOut(BaseModel):
+    enabled: bool
+    since: datetime | None
+    backup_codes_left: int
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    name: str
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+    mfa: MfaOut
+
+
+class UserCreate(Strict):
+    email: StrictStr = Field(min_length=3, max_length=320)
+    name: StrictStr = Field(default="", max_length=200)
+    password: StrictStr | None = Field(default=None, min_length=8, max_length=1024)
+
+
+class UserPatch(Strict):
+    name: StrictStr | None = Field(default=None, max_length=200)
+    disabled: StrictBool | None = None
+
+
+class MfaReset(Strict):
+    reason: StrictStr = Field(min_length=3, max_length=500, description="why, after what proof of identity")
+
+
+class ClientOut(BaseModel):
+    client_id: str
+    name: str
+    public: bool
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    grant_types: list[str]
+    require_mfa: bool
+    require_consent: bool
+    id_token_signed_response_alg: str
+
+
+class ClientCreated(ClientOut):
+    client_secret: str | None = Field(description="shown once; null for public clients")
+
+
+GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+Alg = Literal["RS256", "ES256"]
+
+
+class ClientCreate(Strict):
+    name: StrictStr = Field(min_length=1, max_length=200)
+    redirect_uris: list[StrictStr] = Field(default_factory=list, max_length=20)
+    post_logout_redirect_uris: list[StrictStr] = Field(default_factory=list, max_length=20)
+    public: StrictBool = False
+    require_mfa: StrictBool = False
+    require_consent: StrictBool = False
+    grant_types: list[GrantType] | None = Field(default=None, min_length=1, max_length=3)
+    id_token_signed_response_alg: Alg = "RS256"  # noqa: S105 - an algorithm name
+
+
+class ClientPatch(Strict):
+    name: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    redirect_uris: list[StrictStr] | None = Field(default=None, max_length=20)
+    post_logout_redirect_uris: list[StrictStr] | None = Field(default=None, max_length=20)
+    require_mfa: StrictBool | None = None
+    require_consent: StrictBool | None = None
+    grant_types: list[GrantType] | None = Field(default=None, min_length=1, max_length=3)
+    id_token_signed_response_alg: Alg | None = None
+
+
+class SecretOut(BaseModel):
+    client_id: str
+    client_secret: str
+
+
+class KeyOut(BaseModel):
+    kid: str
+    alg: str
+    created_at: datetime
+    signing: bool
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: datetime
+    type: str
+    outcome: str
+    actor: str
+    user_id: str | None
+    client_ip: str
+    details: dict[str, Any]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class UserPage(Page[UserOut]):
+    pass
+
+
+class ClientPage(Page[ClientOut]):
+    pass
+
+
+class KeyList(BaseModel):
+    items: list[KeyOut]
+
+
+class AuditPage(Page[AuditEventOut]):
+    pass
+
+
+class ListQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class UserQuery(ListQuery):
+    email: str | None = Field(default=None, max_length=320)
+
+
+class AuditQuery(ListQuery):
+    user_id: str | None = Field(default=None, max_length=36)
+    type: str | None = Field(default=None, max_length=60)
+    since: datetime | None = None

@@ -1,0 +1,82 @@
+"""Admin operations on people, including assisted recovery of a lost second factor (INTERFACE §5)."""
+
+from __future__ import annotations
+
+from idp.admin.api import Call, decode_cursor, encode_cursor, operation
+from idp.admin.schemas import MfaOut, MfaReset, UserCreate, UserOut, UserPage, UserPatch, UserQuery
+from idp.store.models import User
+
+
+async def user_out(call: Call, user: User) -> UserOut:
+    status = await call.idp.mfa.status(user.id)
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        disabled=user.disabled,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        mfa=MfaOut(enabled=status.enabled, since=status.since, backup_codes_left=status.backup_codes_left),
+    )
+
+
+@operation("GET", "/users", summary="List or search users by email", query=UserQuery, response=UserPage)
+async def list_users(call: Call) -> UserPage:
+    query: UserQuery = call.query
+    users = await call.idp.users.list(email=query.email, after=decode_cursor(query.cursor), limit=query.limit + 1)
+    page = users[: query.limit]
+    return UserPage(
+        items=[await user_out(call, u) for u in page],
+        next_cursor=encode_cursor(page[-1].id) if len(users) > query.limit else None,
+    )
+
+
+@operation("POST", "/users", summary="Create a user", status=201, body=UserCreate, response=UserOut, errors=(409,))
+async def create_user(call: Call) -> UserOut:
+    body: UserCreate = call.body
+    user = await call.idp.users.create(
+        body.email, name=body.name, password=body.password, actor=call.admin.actor, client_ip=call.client_ip
+    )
+    return await user_out(call, user)
+
+
+@operation("GET", "/users/{user_id}", summary="Get a user with two-step status", response=UserOut, errors=(404,))
+async def get_user(call: Call) -> UserOut:
+    return await user_out(call, await call.idp.users.load(call.path["user_id"]))
+
+
+@operation(
+    "PATCH", "/users/{user_id}", summary="Change name or disabled", body=UserPatch, response=UserOut, errors=(404,)
+)
+async def update_user(call: Call) -> UserOut:
+    body: UserPatch = call.body
+    user = await call.idp.users.update(
+        call.path["user_id"], name=body.name, disabled=body.disabled, actor=call.admin.actor, client_ip=call.client_ip
+    )
+    return await user_out(call, user)
+
+
+@operation("DELETE", "/users/{user_id}", summary="Delete a user", status=204, errors=(404,))
+async def delete_user(call: Call) -> None:
+    await call.idp.users.delete(call.path["user_id"], actor=call.admin.actor, client_ip=call.client_ip)
+
+
+@operation(
+    "POST",
+    "/users/{user_id}/mfa/reset",
+    summary="Remove the authenticator and backup codes after proof of identity; ends sessions and tokens",
+    body=MfaReset,
+    response=UserOut,
+    errors=(404,),
+)
+async def reset_mfa(call: Call) -> UserOut:
+    body: MfaReset = call.body
+    user = await call.idp.users.reset_mfa(
+        call.path["user_id"], reason=body.reason, actor=call.admin.actor, client_ip=call.client_ip
+    )
+    return await user_out(call, user)
+
+
+@operation("POST", "/users/{user_id}/sessions/revoke", summary="End every session and token", status=204, errors=(404,))
+async def revoke_sessions(call: Call) -> None:
+    await call.idp.users.revoke_sessions(call.path["user_id"], actor=call.admin.actor, client_ip=call.client_ip)
