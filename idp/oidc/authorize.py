@@ -128,9 +128,9 @@ def check_no_repeats(req: AuthorizationRequest, request: Request) -> None:
 
 
 def check_lengths(req: AuthorizationRequest, request: Request) -> None:
-    """Every parameter within its size limit (an over-long state is not echoed back)."""
+    """Every parameter within its size limit and free of NUL (such a state is not echoed back)."""
     if req.too_long:
-        raise InvalidRequest(f"parameter too long: {sorted(req.too_long)[0]}")
+        raise InvalidRequest(f"parameter too long or malformed: {sorted(req.too_long)[0]}")
 
 
 def check_no_request_objects(req: AuthorizationRequest, request: Request) -> None:
@@ -418,9 +418,10 @@ async def _read_params(request: Request) -> tuple[dict[str, str], set[str], set[
         if name in raw or name in too_long:
             repeated.add(name)
             continue
-        if len(value) > LIMITS[name]:
+        # NUL is refused too: PostgreSQL cannot store it (the nonce goes into the code row).
+        if len(value) > LIMITS[name] or "\x00" in value:
             if name in ("client_id", "redirect_uri"):
-                raise PageError(f"The parameter {name} is too long.")
+                raise PageError(f"The parameter {name} is too long or malformed.")
             too_long.add(name)
             continue
         raw[name] = value

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import Running
-from tests.support.oidc import RegisteredClient, auth_params, make_client, pkce_pair
+from tests.support.oidc import RegisteredClient, auth_params, make_client, pkce_pair, query_of
 from tests.support.pages import PASSWORD, make_user, submit_login
 from tests.support.wire import assert_error_page, assert_error_redirect, code_rows
 
@@ -276,4 +276,31 @@ async def test_an_over_long_state_is_not_echoed(
     assert "error=invalid_request" in location
     assert "state=" not in location
     assert "iss=" in location
+    assert await code_rows(running) == 0
+
+
+@pytest.mark.parametrize("name", ["nonce", "state", "login_hint", "ui_locales", "scope", "prompt", "max_age"])
+async def test_nul_in_a_parameter_is_invalid_request_not_a_500(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, name: str
+) -> None:
+    """PostgreSQL cannot store NUL: it must be refused before anything is written."""
+    params = params_for(rp, **{name: "a\x00b"})
+
+    response = await browser.get("/authorize", params=params)
+
+    assert response.status_code == 303
+    query = query_of(response.headers["location"])
+    assert query["error"] == "invalid_request"
+    assert "code" not in query
+    assert await code_rows(running) == 0
+
+
+@pytest.mark.parametrize("name", ["client_id", "redirect_uri"])
+async def test_nul_in_client_id_or_redirect_uri_is_a_page_not_a_500(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, name: str
+) -> None:
+    params = params_for(rp)
+    params[name] += "\x00"
+
+    assert_error_page(await browser.get("/authorize", params=params))
     assert await code_rows(running) == 0

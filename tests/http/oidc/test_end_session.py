@@ -278,6 +278,8 @@ async def test_a_hint_from_a_retired_key_is_a_page(
 
 async def test_non_utf8_and_repeated_parameters_are_a_page(rp: RegisteredClient, browser: httpx.AsyncClient) -> None:
     bad = await browser.get("/end_session?state=%ff")
+    nul = await browser.get("/end_session?client_id=a%00b")
+    assert_error_page(nul)
     repeated = await browser.get(f"/end_session?client_id={rp.client_id}&client_id={rp.client_id}")
 
     assert_error_page(bad)

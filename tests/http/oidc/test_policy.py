@@ -424,3 +424,22 @@ async def test_prompt_none_when_consent_is_needed_is_consent_required(
 
     assert_error_redirect(response, params, "consent_required")
     assert await code_rows(running) == 0
+
+
+async def test_prompt_login_then_consent_does_not_loop(
+    running: Running, asking: RegisteredClient, browser: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    await sign_in(browser)
+    clock.advance(30)
+    params = auth_params(asking, prompt="login consent")
+
+    response = await browser.get("/authorize", params=params)
+    assert response.headers["location"].startswith("/login?")
+    clock.advance(5)
+    page = await sign_in_from(browser, response.headers["location"])
+    assert page.status_code == 200, page.headers.get("location")
+    clock.advance(5)
+    allowed = await decide(browser, page, "allow")
+
+    assert query_of(allowed.headers["location"])["state"] == params["state"]
+    code_of(allowed, asking)

@@ -225,6 +225,15 @@ async def test_malformed_authorization_header_is_401_invalid_client(
     assert_json_error(response, "invalid_client", 401)
 
 
+@pytest.mark.parametrize("raw", [b"a%00b:secret", b"a\x00b:secret"])
+async def test_nul_in_the_basic_client_id_is_401_not_a_500(backend: httpx.AsyncClient, raw: bytes) -> None:
+    header = "Basic " + base64.b64encode(raw).decode()
+    response = await backend.post(
+        "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": header}
+    )
+    assert_json_error(response, "invalid_client", 401)
+
+
 async def special_client(running: Running, client_id: str, secret: str) -> None:
     """A client_credentials client whose id and secret hold characters that must be form-urlencoded."""
     registered = await make_client(running.idp, "Back end", redirect_uris=[], grant_types=["client_credentials"])
