@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from idp.config import Settings, SettingsError, load_settings
 from idp.errors import DomainError
 
+CLI_ACTOR = "cli"  # the audit log's actor for operations done from the command line
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "correct horse battery staple"  # noqa: S105 - published on purpose: a local demo account
 
@@ -154,7 +155,7 @@ def cmd_users_create(args: argparse.Namespace) -> None:
 
     async def go() -> None:
         async with _services(settings) as idp:
-            user = await idp.users.create(args.email, name=args.name or "", password=password)
+            user = await idp.users.create(args.email, name=args.name or "", password=password, actor=CLI_ACTOR)
             print(json.dumps(_user_json(user)))
 
     _run(go)
@@ -174,6 +175,7 @@ def cmd_clients_create(args: argparse.Namespace) -> None:
                 require_consent=args.require_consent,
                 grant_types=args.grant_type or None,
                 id_token_alg=args.id_token_alg,
+                actor=CLI_ACTOR,
             )
             output = client.public_view()
             if secret is not None:
@@ -192,6 +194,159 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
             print(json.dumps({"signing": kids, "keys": idp.key_ring.describe()}))
 
     _run(go)
+
+
+def _operate(fn: Callable[[Any], Coroutine[Any, Any, Any]]) -> None:
+    """Run `fn(idp)` against the configured database and print what it returns as JSON."""
+    settings = _settings()
+
+    async def go() -> None:
+        async with _services(settings) as idp:
+            result = await fn(idp)
+            print(json.dumps(result, default=str))
+
+    _run(go)
+
+
+async def _user_with_mfa(idp: Any, user: Any) -> dict[str, Any]:
+    status = await idp.mfa.status(user.id)
+    return {
+        **_user_json(user),
+        "mfa": {
+            "enabled": status.enabled,
+            "since": status.since.isoformat() if status.since else None,
+            "backup_codes_left": status.backup_codes_left,
+        },
+    }
+
+
+def cmd_users_list(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        users = await idp.users.list(email=args.email, after=args.after, limit=args.limit)
+        return [await _user_with_mfa(idp, u) for u in users]
+
+    _operate(go)
+
+
+def cmd_users_show(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        return await _user_with_mfa(idp, await _find_user(idp, args.user))
+
+    _operate(go)
+
+
+def cmd_users_disable(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        user = await _find_user(idp, args.user)
+        updated = await idp.users.update(user.id, name=None, disabled=not args.enable, actor=CLI_ACTOR, client_ip="")
+        return _user_json(updated)
+
+    _operate(go)
+
+
+def cmd_users_reset_mfa(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        user = await _find_user(idp, args.user)
+        await idp.users.reset_mfa(user.id, reason=args.reason, actor=CLI_ACTOR, client_ip="")
+        return await _user_with_mfa(idp, user)
+
+    _operate(go)
+
+
+async def _find_user(idp: Any, key: str) -> Any:
+    """A user by id, or by email when `key` contains an @."""
+    from idp.errors import NotFound
+
+    if "@" in key:
+        found = await idp.users.list(email=key, after=None, limit=1)
+        if not found:
+            raise NotFound("no user with this email")
+        return found[0]
+    return await idp.users.load(key)
+
+
+def cmd_clients_list(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        return [c.public_view() for c in await idp.clients.list(after=args.after, limit=args.limit)]
+
+    _operate(go)
+
+
+def cmd_clients_show(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        return (await idp.clients.load(args.client_id)).public_view()
+
+    _operate(go)
+
+
+def cmd_clients_rotate_secret(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        secret = await idp.clients.rotate_secret(args.client_id, actor=CLI_ACTOR, client_ip="")
+        return {"client_id": args.client_id, "client_secret": secret}
+
+    _operate(go)
+
+
+def cmd_clients_delete(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        await idp.clients.delete(args.client_id, actor=CLI_ACTOR, client_ip="")
+        return {"deleted": args.client_id}
+
+    _operate(go)
+
+
+def cmd_admin_tokens_create(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        row, token = await idp.admin_tokens.create(args.name, actor=CLI_ACTOR)
+        return {"id": row.id, "name": row.name, "token": token}
+
+    _operate(go)
+
+
+def cmd_admin_tokens_list(args: argparse.Namespace) -> None:
+    from idp.services.admin_tokens import describe
+
+    async def go(idp: Any) -> Any:
+        return [describe(t) for t in await idp.admin_tokens.list()]
+
+    _operate(go)
+
+
+def cmd_admin_tokens_revoke(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        await idp.admin_tokens.revoke(args.id, actor=CLI_ACTOR)
+        return {"revoked": args.id}
+
+    _operate(go)
+
+
+def cmd_audit_list(args: argparse.Namespace) -> None:
+    from datetime import datetime
+
+    try:
+        since = datetime.fromisoformat(args.since) if args.since else None
+    except ValueError:
+        _fail("--since must be an ISO 8601 time such as 2026-11-23T09:00:00+00:00", 2)
+    if since is not None and since.tzinfo is None:
+        _fail("--since needs a time zone, such as +00:00", 2)
+
+    async def go(idp: Any) -> Any:
+        events = await idp.audit.list(user_id=args.user_id, type_=args.type, since=since, limit=args.limit)
+        return [
+            {
+                "id": e.id,
+                "at": e.at.isoformat(),
+                "type": e.type,
+                "outcome": e.outcome,
+                "actor": e.actor,
+                "user_id": e.user_id,
+                "client_ip": e.client_ip,
+                "details": json.loads(e.details),
+            }
+            for e in events
+        ]
+
+    _operate(go)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -314,10 +469,67 @@ def build_parser() -> argparse.ArgumentParser:
     new_client.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
     new_client.set_defaults(func=cmd_clients_create)
 
+    listing = users.add_parser("list", help="list users (optionally one email)")
+    listing.add_argument("--email")
+    listing.add_argument("--after", help="continue after this user id")
+    listing.add_argument("--limit", type=_limit, default=50)
+    listing.set_defaults(func=cmd_users_list)
+    show = users.add_parser("show", help="one user, with two-step status")
+    show.add_argument("user", help="user id or email")
+    show.set_defaults(func=cmd_users_show)
+    disable = users.add_parser("disable", help="disable a user: sessions and tokens end")
+    disable.add_argument("user", help="user id or email")
+    disable.add_argument("--enable", action="store_true", help="enable instead")
+    disable.set_defaults(func=cmd_users_disable)
+    reset = users.add_parser("reset-mfa", help="remove the authenticator and backup codes after proof of identity")
+    reset.add_argument("user", help="user id or email")
+    reset.add_argument("--reason", required=True, help="why, and what proof of identity was seen (audited)")
+    reset.set_defaults(func=cmd_users_reset_mfa)
+
+    clients_list = clients.add_parser("list", help="list clients")
+    clients_list.add_argument("--after", help="continue after this client id")
+    clients_list.add_argument("--limit", type=_limit, default=50)
+    clients_list.set_defaults(func=cmd_clients_list)
+    for name, func, text in (
+        ("show", cmd_clients_show, "one client"),
+        ("rotate-secret", cmd_clients_rotate_secret, "a new secret (shown once); the old one stops working"),
+        ("delete", cmd_clients_delete, "delete a client and revoke its tokens"),
+    ):
+        sub = clients.add_parser(name, help=text)
+        sub.add_argument("client_id")
+        sub.set_defaults(func=func)
+
+    tokens = commands.add_parser("admin-tokens", help="manage admin API tokens").add_subparsers(
+        dest="admin_tokens_command", required=True
+    )
+    token_create = tokens.add_parser("create", help="a new admin token, printed once")
+    token_create.add_argument("--name", required=True)
+    token_create.set_defaults(func=cmd_admin_tokens_create)
+    tokens.add_parser("list", help="list admin tokens (never the tokens themselves)").set_defaults(
+        func=cmd_admin_tokens_list
+    )
+    token_revoke = tokens.add_parser("revoke", help="revoke an admin token")
+    token_revoke.add_argument("id")
+    token_revoke.set_defaults(func=cmd_admin_tokens_revoke)
+
+    audit = commands.add_parser("audit", help="read the audit log").add_subparsers(dest="audit_command", required=True)
+    audit_list = audit.add_parser("list", help="audit events, newest first")
+    audit_list.add_argument("--user-id")
+    audit_list.add_argument("--type")
+    audit_list.add_argument("--since", help="ISO 8601 time with zone")
+    audit_list.add_argument("--limit", type=_limit, default=50)
+    audit_list.set_defaults(func=cmd_audit_list)
+
     keys = commands.add_parser("keys", help="manage signing keys").add_subparsers(dest="keys_command", required=True)
     rotate = keys.add_parser("rotate", help="a new key signs from now on; old keys stay in the JWKS until retired")
     rotate.set_defaults(func=cmd_keys_rotate)
     return parser
+
+
+def _limit(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        raise argparse.ArgumentTypeError("must be a number from 1 to 1000")
+    return int(value)
 
 
 def main(argv: list[str] | None = None) -> None:
