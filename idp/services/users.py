@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.auth.passwords import MAX_PASSWORD_LENGTH, PasswordPool
 from idp.clock import Clock
@@ -51,6 +54,20 @@ def check_name(name: str) -> str:
     return name
 
 
+async def _find(session: AsyncSession, user_id: str) -> User:
+    user = await store.find_user(session, user_id) if len(user_id) <= 36 else None
+    if user is None:
+        raise NotFound("no user with this id")
+    return user
+
+
+async def _end_sessions_and_tokens(session: AsyncSession, user_id: str, now: datetime) -> tuple[int, int]:
+    """Sign the person out everywhere: sessions deleted, access and refresh tokens revoked."""
+    ended = await sessions_store.delete_sessions_of_user(session, user_id)
+    revoked = await grants_store.revoke_tokens_of_user(session, user_id, now)
+    return ended, revoked
+
+
 class UserService:
     """Create, find, change and remove people; operator actions are audited with the operator as actor."""
 
@@ -91,10 +108,7 @@ class UserService:
 
     async def load(self, user_id: str) -> User:
         async with self._db.transaction() as session:
-            user = await store.find_user(session, user_id) if len(user_id) <= 36 else None
-        if user is None:
-            raise NotFound("no user with this id")
-        return user
+            return await _find(session, user_id)
 
     async def list(self, *, email: str | None, after: str | None, limit: int) -> list[User]:
         email_norm = normalize_email(email) if email else None
@@ -112,16 +126,11 @@ class UserService:
             values["disabled"] = disabled
         now = self._clock.now()
         async with self._db.transaction() as session:
-            user = await store.find_user(session, user_id) if len(user_id) <= 36 else None
-            if user is None:
-                raise NotFound("no user with this id")
+            user = await _find(session, user_id)
             if values:
                 values["updated_at"] = now
                 await store.update_user(session, user_id, values)
-            ended = revoked = 0
-            if disabled:
-                ended = await sessions_store.delete_sessions_of_user(session, user_id)
-                revoked = await grants_store.revoke_tokens_of_user(session, user_id, now)
+            ended, revoked = await _end_sessions_and_tokens(session, user_id, now) if disabled else (0, 0)
             await self._audit.record(
                 session,
                 "admin.user_updated",
@@ -148,13 +157,10 @@ class UserService:
             raise InvalidInput("a reason is required")
         now = self._clock.now()
         async with self._db.transaction() as session:
-            user = await store.find_user(session, user_id) if len(user_id) <= 36 else None
-            if user is None:
-                raise NotFound("no user with this id")
+            user = await _find(session, user_id)
             await mfa_store.delete_totp(session, user_id)
             await mfa_store.delete_backup_codes(session, user_id)
-            ended = await sessions_store.delete_sessions_of_user(session, user_id)
-            revoked = await grants_store.revoke_tokens_of_user(session, user_id, now)
+            ended, revoked = await _end_sessions_and_tokens(session, user_id, now)
             await self._audit.record(
                 session,
                 "admin.mfa_reset",
@@ -171,10 +177,8 @@ class UserService:
         """End every session and refresh/access token of the person."""
         now = self._clock.now()
         async with self._db.transaction() as session:
-            if len(user_id) > 36 or await store.find_user(session, user_id) is None:
-                raise NotFound("no user with this id")
-            ended = await sessions_store.delete_sessions_of_user(session, user_id)
-            revoked = await grants_store.revoke_tokens_of_user(session, user_id, now)
+            await _find(session, user_id)
+            ended, revoked = await _end_sessions_and_tokens(session, user_id, now)
             await self._audit.record(
                 session,
                 "admin.sessions_revoked",
