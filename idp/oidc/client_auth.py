@@ -13,6 +13,7 @@ from urllib.parse import unquote_plus
 
 from starlette.requests import Request
 
+from idp.account.forms import FormError, read_form
 from idp.oidc.errors import InvalidClient, InvalidRequest
 from idp.services.clients import ClientInfo, ClientService
 
@@ -61,3 +62,18 @@ async def authenticate_client(request: Request, form: dict[str, str], clients: C
     elif method == "none" or not client.check_secret(secret):
         raise InvalidClient("client authentication failed", detail=f"bad credentials via {method}")
     return Authenticated(client, method)
+
+
+TOKEN_FIELDS = {"token": 200, "token_type_hint": 50, "client_id": 64, "client_secret": 100}
+
+
+async def read_token_request(request: Request, clients: ClientService) -> tuple[dict[str, str], ClientInfo]:
+    """The form and authenticated client of an introspection or revocation request (RFC 7662 §2.1, 7009 §2.1)."""
+    try:
+        form = await read_form(request, TOKEN_FIELDS)
+    except FormError as exc:
+        raise InvalidRequest(str(exc)) from None
+    client = (await authenticate_client(request, form, clients)).client
+    if not form["token"]:
+        raise InvalidRequest("token is required")
+    return form, client
