@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from idp.auth.tokens import new_opaque, sha256_hex
 from idp.clock import Clock
 from idp.config import Settings
@@ -23,7 +25,7 @@ from idp.services.keys import KeyRing
 from idp.services.sessions import ActiveSession
 from idp.store import grants as store
 from idp.store.db import Database
-from idp.store.models import Token, User
+from idp.store.models import AuthorizationCode, Token, User
 
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 
@@ -49,6 +51,26 @@ class Subject:
     auth_time: datetime
     amr: list[str]
     acr: str
+
+
+def _check_code(
+    row: AuthorizationCode, client: ClientInfo, *, redirect_uri: str, code_verifier: str | None, now: datetime
+) -> InvalidGrant | None:
+    """RFC 6749 §4.1.3, RFC 7636 §4.6: the code is this client's, unexpired, and the request matches it."""
+    if row.client_id != client.client_id:
+        return InvalidGrant("the authorization code was issued to another client")
+    if row.expires_at <= now:
+        return InvalidGrant("the authorization code has expired")
+    if row.redirect_uri != redirect_uri:
+        return InvalidGrant("redirect_uri does not match the one in the authorization request")
+    if row.code_challenge is not None:
+        if not code_verifier:
+            return InvalidGrant("code_verifier is required (PKCE)")
+        if not hmac.compare_digest(s256(code_verifier), row.code_challenge):
+            return InvalidGrant("code_verifier does not match the code_challenge")
+    elif code_verifier:
+        return InvalidGrant("code_verifier sent but no code_challenge was in the authorization request")
+    return None
 
 
 class GrantService:
@@ -109,9 +131,11 @@ class GrantService:
         """RFC 6749 §4.1.3 with RFC 7636 §4.6: one use only; a second use revokes what the first issued."""
         now = self._clock.now()
         code_hash = sha256_hex(code)
+        response: dict[str, Any] | None = None
         async with self._db.transaction() as session:
             row = await store.consume_code(session, code_hash, now)
             if row is None:
+                error: InvalidGrant | None = InvalidGrant("the authorization code is invalid or was already used")
                 grant_id = await store.find_code_grant(session, code_hash)
                 if grant_id is not None:
                     revoked = await store.revoke_grant(session, grant_id, now)
@@ -123,27 +147,20 @@ class GrantService:
                         outcome="refused",
                         revoked=revoked,
                     )
+            else:
+                error = _check_code(row, client, redirect_uri=redirect_uri, code_verifier=code_verifier, now=now)
+            if row is not None and error is None:
+                subject = Subject(row.user_id, row.sid, row.auth_time, row.amr.split(), row.acr)
+                # Issued in the transaction that consumed the code: a concurrent replay waits for this commit,
+                # then finds these tokens and revokes them.
+                response = await self._issue(
+                    session, client, subject, scope=row.scope, grant_id=row.grant_id, nonce=row.nonce
+                )
         # The transaction commits even on failure: a replay's revocation, and a burned code, must stick.
-        if row is None:
-            raise InvalidGrant("the authorization code is invalid or was already used")
-        if row.client_id != client.client_id:
-            raise InvalidGrant("the authorization code was issued to another client")
-        if row.expires_at <= now:
-            raise InvalidGrant("the authorization code has expired")
-        if row.redirect_uri != redirect_uri:
-            raise InvalidGrant("redirect_uri does not match the one in the authorization request")
-        if row.code_challenge is not None:
-            if not code_verifier:
-                raise InvalidGrant("code_verifier is required (PKCE)")
-            if not hmac.compare_digest(s256(code_verifier), row.code_challenge):
-                raise InvalidGrant("code_verifier does not match the code_challenge")
-        elif code_verifier:
-            raise InvalidGrant("code_verifier sent but no code_challenge was in the authorization request")
-
-        subject = Subject(row.user_id, row.sid, row.auth_time, row.amr.split(), row.acr)
-        return await self._issue(
-            client, subject, scope=row.scope, grant_id=row.grant_id, nonce=row.nonce, client_ip=client_ip
-        )
+        if error is not None:
+            raise error
+        assert response is not None
+        return response
 
     # -- refresh tokens ------------------------------------------------------------------------------
 
@@ -175,10 +192,15 @@ class GrantService:
                         outcome="refused",
                         revoked=revoked,
                     )
-        if row is None:
-            raise InvalidGrant("the refresh token is invalid, revoked or already used")
-        if row.client_id != client.client_id:
-            raise InvalidGrant("the refresh token was issued to another client")
+            else:
+                # Checked and issued in the transaction that used the token: a concurrent reuse waits for this
+                # commit and then revokes the new pair too; a refused request (expired, scope) leaves it unused.
+                return await self._rotate(session, client, row, scope=scope, now=now)
+        raise InvalidGrant("the refresh token is invalid, revoked or already used")
+
+    async def _rotate(
+        self, session: AsyncSession, client: ClientInfo, row: Token, *, scope: str | None, now: datetime
+    ) -> dict[str, Any]:
         if row.expires_at <= now:
             raise InvalidGrant("the refresh token has expired")
         granted = row.scope.split()
@@ -191,9 +213,7 @@ class GrantService:
         assert row.auth_time is not None
         assert row.sid is not None
         subject = Subject(row.user_id, row.sid, row.auth_time, row.amr.split(), row.acr)
-        return await self._issue(
-            client, subject, scope=" ".join(granted), grant_id=row.grant_id, nonce=None, client_ip=client_ip
-        )
+        return await self._issue(session, client, subject, scope=" ".join(granted), grant_id=row.grant_id, nonce=None)
 
     # -- client credentials --------------------------------------------------------------------------
 
@@ -250,14 +270,15 @@ class GrantService:
 
     async def _issue(
         self,
+        session: AsyncSession,
         client: ClientInfo,
         subject: Subject,
         *,
         scope: str,
         grant_id: str,
         nonce: str | None,
-        client_ip: str,
     ) -> dict[str, Any]:
+        """Mint an access token (and a refresh token, and an ID token for openid) inside the caller's transaction."""
         now = self._clock.now()
         access = new_opaque(32)
         rows = [self._token_row(access, "access", grant_id, client.client_id, subject, scope, now)]
@@ -275,8 +296,7 @@ class GrantService:
             response["refresh_token"] = refresh
         if "openid" in scope.split():
             response["id_token"] = await self.id_token(client, subject, nonce=nonce, access_token=access)
-        async with self._db.transaction() as session:
-            await store.insert_tokens(session, rows)
+        await store.insert_tokens(session, rows)
         return response
 
     async def id_token(

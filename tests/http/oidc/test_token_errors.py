@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from urllib.parse import quote_plus, urlencode
@@ -335,6 +336,38 @@ async def test_code_replay_is_invalid_grant_and_revokes_what_the_first_use_issue
     assert_json_error(refresh, "invalid_grant")
 
 
+async def test_concurrent_redemptions_one_wins_and_its_tokens_are_revoked(
+    rp: RegisteredClient, backend: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    """The replay may arrive while the first use is still being answered: it must still revoke what that issued."""
+    for _ in range(3):
+        verifier, challenge = pkce_pair()
+        code = await get_code(browser, rp, challenge)
+
+        answers = await asyncio.gather(
+            *(backend.post("/token", data=code_form(code, verifier), auth=rp.basic) for _ in range(2))
+        )
+
+        assert sorted(a.status_code for a in answers) == [200, 400]
+        winner = next(a for a in answers if a.status_code == 200).json()
+        userinfo = await backend.get("/userinfo", headers={"Authorization": f"Bearer {winner['access_token']}"})
+        assert userinfo.status_code == 401
+
+
+async def test_a_refused_redemption_still_burns_the_code(
+    rp: RegisteredClient, backend: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    verifier, challenge = pkce_pair()
+    wrong, _ = pkce_pair()
+    code = await get_code(browser, rp, challenge)
+
+    first = await backend.post("/token", data=code_form(code, wrong), auth=rp.basic)
+    second = await backend.post("/token", data=code_form(code, verifier), auth=rp.basic)
+
+    assert_json_error(first, "invalid_grant")
+    assert_json_error(second, "invalid_grant")
+
+
 async def test_unknown_code_is_invalid_grant(rp: RegisteredClient, backend: httpx.AsyncClient) -> None:
     response = await backend.post("/token", data=code_form("no-such-code"), auth=rp.basic)
     assert_json_error(response, "invalid_grant")
@@ -498,6 +531,25 @@ async def test_expired_refresh_token_is_invalid_grant(
     assert_json_error(response, "invalid_grant")
 
 
+async def test_concurrent_refresh_reuse_revokes_the_new_pair_too(
+    rp: RegisteredClient, backend: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    for _ in range(3):
+        tokens = await redeem(backend, browser, rp)
+        form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+
+        answers = await asyncio.gather(*(backend.post("/token", data=form, auth=rp.basic) for _ in range(2)))
+
+        assert sorted(a.status_code for a in answers) == [200, 400]
+        winner = next(a for a in answers if a.status_code == 200).json()
+        userinfo = await backend.get("/userinfo", headers={"Authorization": f"Bearer {winner['access_token']}"})
+        assert userinfo.status_code == 401
+        again = await backend.post(
+            "/token", data={"grant_type": "refresh_token", "refresh_token": winner["refresh_token"]}, auth=rp.basic
+        )
+        assert_json_error(again, "invalid_grant")
+
+
 async def test_unknown_refresh_token_is_invalid_grant(rp: RegisteredClient, backend: httpx.AsyncClient) -> None:
     response = await backend.post(
         "/token", data={"grant_type": "refresh_token", "refresh_token": "nope"}, auth=rp.basic
@@ -525,6 +577,14 @@ async def test_refresh_cannot_widen_the_scope(
         auth=rp.basic,
     )
     assert_json_error(response, "invalid_scope")
+    # The refused request did not use the token up: a retry without the extra scope works (and is no "reuse").
+    retry = await backend.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "scope": "openid"},
+        auth=rp.basic,
+    )
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["scope"] == "openid"
 
 
 # -- client credentials ----------------------------------------------------------------------------------
