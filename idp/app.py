@@ -29,6 +29,7 @@ from idp.auth.tokens import derive_key
 from idp.clock import Clock
 from idp.config import Settings
 from idp.oidc import authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo
+from idp.oidc.cors import PublicCorsMiddleware
 from idp.ops import health
 from idp.ops.access import AccessMiddleware
 from idp.ops.metrics import Metrics, metrics_endpoint
@@ -236,6 +237,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Middleware(AccessMiddleware, metrics=metrics),
         Middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies, cookies=cookies),
         Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES),
+        Middleware(PublicCorsMiddleware),
     ]
     app = Starlette(
         routes=routes,
