@@ -50,6 +50,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# Database drivers log every statement with its parameters at DEBUG: token and code hashes, sealed TOTP secrets,
+# password hashes. IDP_LOG_LEVEL=DEBUG is for idp's own messages, so these stay at INFO.
+DRIVER_LOGGERS = ("aiosqlite", "asyncpg")
+
+
+def quiet_drivers() -> None:
+    """Keep the database drivers' loggers at INFO or above, whatever the root level."""
+    for name in DRIVER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Send every logger (idp, uvicorn, sqlalchemy) through one JSON handler on stderr."""
     handler = logging.StreamHandler(sys.stderr)
@@ -57,6 +68,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    quiet_drivers()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []

@@ -178,15 +178,22 @@ class BodyTooLarge(Exception):
     """A chunked body grew past the limit while being read."""
 
 
-async def _too_large(send: Send) -> None:
-    body = b"Request body too large."
+async def _too_large(send: Send, json_api: bool = False) -> None:
+    """413; the admin API's clients get its JSON error shape (INTERFACE §5), everyone else plain text."""
+    if json_api:
+        body = b'{"error":"invalid_request","error_description":"the body is too large"}'
+        content_type = b"application/json"
+    else:
+        body = b"Request body too large."
+        content_type = b"text/plain; charset=utf-8"
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-type", content_type),
                 (b"content-length", b"%d" % len(body)),
+                (b"cache-control", b"no-store"),
             ],
         }
     )

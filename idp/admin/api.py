@@ -106,9 +106,13 @@ def decode_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ApiError(400, "invalid_request", "cursor is not one this API gave out") from None
+        value = ""
+    # Every cursor we give out is a printable id; anything else (a NUL, say, which PostgreSQL refuses) is forged.
+    if not value or not value.isprintable():
+        raise ApiError(400, "invalid_request", "cursor is not one this API gave out")
+    return value
 
 
 # -- the request pipeline ---------------------------------------------------------------------------------
@@ -148,21 +152,39 @@ async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
     raw = await request.body()
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a 64 KiB body of nested brackets is deeper than the parser goes.
         raise ApiError(400, "invalid_request", "the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_request", "the body must be a JSON object")
+    if _has_nul(data):
+        raise ApiError(422, "invalid_request", "text must not contain NUL characters")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ApiError(422, "invalid_request", _validation_message(exc)) from None
 
 
+def _has_nul(value: Any, depth: int = 0) -> bool:
+    """Whether a NUL character is anywhere in a parsed JSON value (PostgreSQL refuses NUL in text)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 20:
+        return False  # deeper than any schema of ours: validation refuses it anyway
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v, depth + 1) for v in value)
+    return False
+
+
 def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
     values: dict[str, str] = {}
     for key, value in request.query_params.multi_items():
         if key in values:
-            raise ApiError(400, "invalid_request", f"query parameter repeated: {key[:40]}")
+            raise ApiError(400, "invalid_request", f"query parameter repeated: {key[:40]!r}")
+        if "\x00" in key or "\x00" in value:
+            raise ApiError(422, "invalid_request", "query parameters must not contain NUL characters")
         values[key] = value
     try:
         return model.model_validate(values)
@@ -180,10 +202,13 @@ def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
             admin = await _authenticate(request)
+            path = {k: str(v) for k, v in request.path_params.items()}
+            if any("\x00" in v for v in path.values()):
+                raise ApiError(404, "not_found", "no such resource")  # no id of ours holds a NUL
             call = Call(
                 request=request,
                 admin=admin,
-                path={k: str(v) for k, v in request.path_params.items()},
+                path=path,
                 query=_parse_query(request, op.query) if op.query else None,
                 body=await _parse_body(request, op.body) if op.body else None,
             )
@@ -214,18 +239,43 @@ def routes() -> list[Route]:
     grouped: dict[str, dict[str, Operation]] = {}
     for op in OPERATIONS:
         grouped.setdefault(op.path, {})[op.method] = op
-    result = [Route(PREFIX + "/openapi.json", _openapi_endpoint, methods=["GET"])]
+    result = [Route(PREFIX + "/openapi.json", _openapi_endpoint, methods=ALL_METHODS)]
     for path, by_method in grouped.items():
         handlers = {method: _endpoint(op) for method, op in by_method.items()}
 
         async def dispatch(request: Request, handlers: dict[str, Any] = handlers) -> Response:
-            return await handlers[request.method](request)
+            handler = handlers.get("GET" if request.method == "HEAD" else request.method)
+            if handler is None:
+                return await _unrouted(request, 405, "method_not_allowed", ", ".join(sorted(handlers)))
+            return await handler(request)
 
-        result.append(Route(PREFIX + path, dispatch, methods=list(by_method)))
+        result.append(Route(PREFIX + path, dispatch, methods=ALL_METHODS))
+    # Anything else under the prefix: without a valid token a caller learns nothing, not even which paths exist.
+    result.append(Route(PREFIX + "/{rest:path}", _not_found, methods=ALL_METHODS))
     return result
 
 
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def _unrouted(request: Request, status: int, error: str, allow: str = "") -> Response:
+    """401 for a caller without a valid token; otherwise the JSON 404 or 405 (with Allow)."""
+    try:
+        await _authenticate(request)
+    except ApiError as exc:
+        return _error(exc.status, exc.error, exc.description, exc.headers)
+    if status == 405:
+        return _error(405, error, "this path does not take this method", {"Allow": allow})
+    return _error(404, error, "no such path in the admin API")
+
+
+async def _not_found(request: Request) -> Response:
+    return await _unrouted(request, 404, "not_found")
+
+
 async def _openapi_endpoint(request: Request) -> Response:
+    if request.method not in ("GET", "HEAD"):
+        return await _unrouted(request, 405, "method_not_allowed", "GET")
     try:
         await _authenticate(request)
     except ApiError as exc:
@@ -246,6 +296,27 @@ _ERROR_TEXT = {
     422: "Invalid field",
     429: "Too many failed attempts",
 }
+
+
+def _links(created: Operation) -> dict[str, Any]:
+    """OpenAPI links from a creating operation (201) to the operations on what it created, so that clients and
+    fuzzers (schemathesis' stateful phase) can follow a new user's or client's id."""
+    if created.method != "POST" or created.status != 201 or created.response is None:
+        return {}
+    fields = created.response.model_fields
+    links: dict[str, Any] = {}
+    for op in OPERATIONS:
+        params = _PARAM.findall(op.path)
+        if not params or not op.path.startswith(created.path + "/{"):
+            continue
+        name = params[0]
+        field = name if name in fields else "id" if name.endswith("_id") and "id" in fields else None
+        if field is not None:
+            links[op.handler.__name__] = {
+                "operationId": op.handler.__name__,
+                "parameters": {name: f"$response.body#/{field}"},
+            }
+    return links
 
 
 def openapi_document() -> dict[str, Any]:
@@ -296,6 +367,9 @@ def openapi_document() -> dict[str, Any]:
                 "description": "OK",
                 "content": {"application/json": {"schema": ref(op.response)}},
             }
+            links = _links(op)
+            if links:
+                responses[str(op.status)]["links"] = links
         else:
             responses[str(op.status)] = {"description": "Done"}
         codes = {401, 429, 400, *op.errors}

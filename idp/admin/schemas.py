@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 T = TypeVar("T")
 
@@ -38,7 +38,10 @@ class UserOut(BaseModel):
 
 
 class UserCreate(Strict):
-    email: StrictStr = Field(min_length=3, max_length=320)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"email": "ann@example.com", "name": "Ann"}]}
+    )
+    email: StrictStr = Field(min_length=3, max_length=320, json_schema_extra={"format": "email"})
     name: StrictStr = Field(default="", max_length=200)
     password: StrictStr | None = Field(default=None, min_length=8, max_length=1024)
 
@@ -49,6 +52,11 @@ class UserPatch(Strict):
 
 
 class MfaReset(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"reason": "Lost phone; passport checked at the desk, ticket 4711"}]},
+    )
     reason: StrictStr = Field(min_length=3, max_length=500, description="why, after what proof of identity")
 
 
@@ -73,6 +81,15 @@ Alg = Literal["RS256", "ES256"]
 
 
 class ClientCreate(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"name": "Nordic Jobs", "redirect_uris": ["https://jobs.example/callback"], "require_mfa": True}
+            ]
+        },
+    )
     name: StrictStr = Field(min_length=1, max_length=200)
     redirect_uris: list[StrictStr] = Field(default_factory=list, max_length=20)
     post_logout_redirect_uris: list[StrictStr] = Field(default_factory=list, max_length=20)
@@ -150,4 +167,4 @@ class UserQuery(ListQuery):
 class AuditQuery(ListQuery):
     user_id: str | None = Field(default=None, max_length=36)
     type: str | None = Field(default=None, max_length=60)
-    since: datetime | None = None
+    since: AwareDatetime | None = Field(default=None, description="ISO 8601 with a time zone")
