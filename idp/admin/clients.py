@@ -64,7 +64,13 @@ async def delete_client(call: Call) -> None:
     await call.idp.clients.delete(call.path["client_id"], actor=call.admin.actor, client_ip=call.client_ip)
 
 
-@operation("POST", "/clients/{client_id}/secret", summary="Rotate a client's secret", response=SecretOut, errors=(404,))
+@operation(
+    "POST",
+    "/clients/{client_id}/secret",
+    summary="Rotate a confidential client's secret (422 for a public client)",
+    response=SecretOut,
+    errors=(404, 422),
+)
 async def rotate_secret(call: Call) -> SecretOut:
     client_id = call.path["client_id"]
     secret = await call.idp.clients.rotate_secret(client_id, actor=call.admin.actor, client_ip=call.client_ip)

@@ -74,7 +74,9 @@ async def test_a_public_client_has_no_secret(running: Running) -> None:
         assert created.status_code == 201, created.text
         assert created.json()["client_secret"] is None
         rotate = await admin.post(f"{API}/clients/{created.json()['client_id']}/secret")
+        doc = (await admin.get(f"{API}/openapi.json")).json()
     assert_api_error(rotate, 422, "invalid_request")
+    assert "422" in doc["paths"][f"{API}/clients/{{client_id}}/secret"]["post"]["responses"]  # documented
 
 
 async def test_list_pages_follow_the_cursor(running: Running) -> None:
