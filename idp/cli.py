@@ -1,4 +1,4 @@
-"""The `idp` console script (INTERFACE §2): serve, migrate, demo, users."""
+"""The `idp` console script (INTERFACE §2): serve, migrate, demo, users, clients, admin-tokens, audit, keys."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Any, NoReturn
 
 from idp.config import Settings, SettingsError, load_settings
@@ -31,9 +32,22 @@ def _fail(message: str, status: int = 1) -> NoReturn:
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         _fail(str(exc), 2)
+    _check_sqlite_directory(settings)
+    return settings
+
+
+def _check_sqlite_directory(settings: Settings) -> None:
+    """Say plainly when an SQLite file cannot be created, before a driver thread fails noisily trying."""
+    if not settings.is_sqlite:
+        return
+    from sqlalchemy.engine import make_url
+
+    database = make_url(settings.database_url).database
+    if database and database != ":memory:" and not Path(database).expanduser().resolve().parent.is_dir():
+        _fail(f"cannot use the database: the folder for IDP_DATABASE_URL's SQLite file does not exist ({database})")
 
 
 def _describe_db_error(exc: BaseException) -> str:
