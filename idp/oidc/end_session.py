@@ -97,7 +97,7 @@ async def _validate(
     client_id = params.get("client_id")
     if params.get("id_token_hint"):
         try:
-            token = idp.key_ring.verify(params["id_token_hint"])
+            token = await idp.key_ring.verify_current(params["id_token_hint"])
         except (JoseError, ValueError):
             raise LogoutError(N_("The sign-out request carries an ID token that was not issued here.")) from None
         claims = token.claims

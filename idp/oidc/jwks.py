@@ -9,5 +9,8 @@ from idp.oidc.discovery import CACHE
 
 
 async def jwks(request: Request) -> Response:
-    body: bytes = request.app.state.idp.key_ring.jwks_bytes
+    key_ring = request.app.state.idp.key_ring
+    # A key rotated on another replica is published here within a second, not only at the next periodic refresh.
+    await key_ring.refresh_soon()
+    body: bytes = key_ring.jwks_bytes
     return Response(body, media_type="application/jwk-set+json", headers={"Cache-Control": CACHE})

@@ -7,7 +7,11 @@ they signed still verify until an operator retires them.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +27,10 @@ from idp.store.db import Database
 from idp.store.models import SigningKey
 
 ALGORITHMS = ("RS256", "ES256")
+# A JWKS request or an unknown kid looks in the database at most this often (per process), whatever the traffic.
+ON_DEMAND_REFRESH_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,17 @@ def _import(alg: str, pem: bytes, kid: str) -> RSAKey | ECKey:
     return cls.import_key(pem, {"kid": kid, "alg": alg, "use": "sig"})
 
 
+def _kid_of(token: str) -> str | None:
+    """The `kid` in a compact JWS's protected header, or None if there is none or the token is malformed."""
+    try:
+        encoded = token.split(".", 1)[0]
+        header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
 class KeyRing:
     """In-memory signing keys shared by all requests of this process."""
 
@@ -54,19 +73,29 @@ class KeyRing:
         self._keys: list[LoadedKey] = []
         self._signers: dict[str, LoadedKey] = {}
         self._kids: set[str] = set()
+        self._checked_at = 0.0  # time.monotonic() of the last look at the database's keys
         self.key_set = KeySet([])
         self.jwks_bytes = b'{"keys":[]}'
 
     async def start(self) -> None:
-        """Load the keys, creating a first key for each algorithm on an empty database."""
+        """Load the keys, creating a first key for each algorithm on an empty database.
+
+        Replicas starting together on an empty database take turns (a lock held until commit), so only the first
+        creates keys and every replica starts out signing with the same ones.
+        """
         await self.reload()
-        missing = [alg for alg in ALGORITHMS if alg not in self._signers]
-        if missing:
-            for alg in missing:
-                await self._create(alg)
-            await self.reload()
+        if all(alg in self._signers for alg in ALGORITHMS):
+            return
+        async with self._db.transaction() as session:
+            await store.lock_key_creation(session)
+            present = {row.alg for row in await store.list_live_keys(session)}
+            for alg in ALGORITHMS:
+                if alg not in present:
+                    await store.insert_key(session, await self._new_key(alg))
+        await self.reload()
 
     async def reload(self) -> None:
+        self._checked_at = time.monotonic()
         async with self._db.transaction() as session:
             rows = await store.list_live_keys(session)
         loaded = await asyncio.to_thread(self._parse, rows)
@@ -92,6 +121,7 @@ class KeyRing:
 
     async def refresh_if_rotated(self) -> bool:
         """Reload when the database's live keys differ from ours (one small indexed query)."""
+        self._checked_at = time.monotonic()
         async with self._db.transaction() as session:
             kids = await store.list_live_kids(session)
         if kids != self._kids:
@@ -99,23 +129,38 @@ class KeyRing:
             return True
         return False
 
-    async def _create(self, alg: str) -> str:
+    async def refresh_soon(self) -> None:
+        """Check for keys rotated on another replica now, unless checked within the last second.
+
+        For the JWKS and for a token whose kid we do not know: a relying party that was just handed a token
+        signed on the replica that rotated must find the key on whichever replica it asks. A database error
+        leaves the keys as they are (the periodic refresh retries).
+        """
+        if time.monotonic() - self._checked_at < ON_DEMAND_REFRESH_SECONDS:
+            return
+        try:
+            await self.refresh_if_rotated()
+        except Exception:
+            log.warning("signing key refresh failed; serving the keys loaded before", exc_info=True)
+
+    async def _new_key(self, alg: str) -> SigningKey:
         key = await asyncio.to_thread(_generate, alg)
         kid = new_opaque(12)
         pem = key.as_pem(private=True)
         public = {**key.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
+        return SigningKey(
+            kid=kid,
+            alg=alg,
+            private_key=self._sealer.seal(pem, aad=kid),
+            public_jwk=json.dumps(public),
+            created_at=self._clock.now(),
+        )
+
+    async def _create(self, alg: str) -> str:
+        row = await self._new_key(alg)
         async with self._db.transaction() as session:
-            await store.insert_key(
-                session,
-                SigningKey(
-                    kid=kid,
-                    alg=alg,
-                    private_key=self._sealer.seal(pem, aad=kid),
-                    public_jwk=json.dumps(public),
-                    created_at=self._clock.now(),
-                ),
-            )
-        return kid
+            await store.insert_key(session, row)
+        return row.kid
 
     async def rotate(self) -> list[str]:
         """A new key per algorithm signs from now on; the old ones stay published until retired."""
@@ -125,6 +170,7 @@ class KeyRing:
 
     async def retire(self, kid: str) -> None:
         """Remove `kid` from the JWKS; refused for a key that is still the signer of its algorithm."""
+        await self.refresh_if_rotated()  # judge "still the signer" by the database, not a stale replica's view
         if kid in {k.kid for k in self._signers.values()}:
             raise Conflict("this key is the current signer; rotate first")
         async with self._db.transaction() as session:
@@ -144,6 +190,13 @@ class KeyRing:
     def verify(self, token: str) -> jwt.Token:
         """Decode a JWS signed by one of our live keys (raises joserfc errors otherwise)."""
         return jwt.decode(token, self.key_set, algorithms=list(ALGORITHMS))
+
+    async def verify_current(self, token: str) -> jwt.Token:
+        """Like `verify`, but a kid not loaded here is first looked for in the database (rotated elsewhere)."""
+        kid = _kid_of(token)
+        if kid is not None and kid not in self._kids:
+            await self.refresh_soon()
+        return self.verify(token)
 
     def describe(self) -> list[dict[str, object]]:
         signing = {k.kid for k in self._signers.values()}

@@ -5,10 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import false, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.store.models import SigningKey
+
+# Any constant other than the migrations' lock (migrations/env.py): every replica creating keys takes this one.
+KEY_CREATION_LOCK_ID = 7_415_020_262
+
+
+async def lock_key_creation(session: AsyncSession) -> None:
+    """Make other processes creating keys wait until this transaction ends (replicas starting together)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": KEY_CREATION_LOCK_ID})
+    else:
+        # SQLite: any write statement, even one matching no row, takes the database's write lock until commit.
+        await session.execute(update(SigningKey).where(false()).values(kid=SigningKey.kid))
 
 
 async def insert_key(session: AsyncSession, key: SigningKey) -> None:
