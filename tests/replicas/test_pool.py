@@ -1,0 +1,46 @@
+"""IDP_DATABASE_POOL_SIZE bounds each replica's PostgreSQL connections (pool plus as many again as overflow), so
+replicas x connections can be kept under the server's max_connections; requests beyond it wait for a connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from idp.config import Settings
+from tests.conftest import Running
+
+StartApp = Callable[[Settings], Coroutine[Any, Any, Running]]
+POOL_SIZE = 2
+CONCURRENT = 24
+
+
+async def test_the_pool_size_setting_bounds_connections(
+    start_app: StartApp, pg_settings: Callable[..., Settings]
+) -> None:
+    settings = pg_settings(database_pool_size=POOL_SIZE)
+    replica = await start_app(settings)
+    pool = replica.idp.db.engine.pool
+    assert pool.size() == POOL_SIZE  # type: ignore[attr-defined]
+    database = make_url(settings.database_url).database
+    peak = 0
+
+    async def count_backends() -> None:
+        nonlocal peak
+        async with replica.idp.db.transaction() as session:
+            count = (
+                await session.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"), {"name": database}
+                )
+            ).scalar_one()
+        peak = max(peak, int(count))
+
+    async with replica.client() as http:
+        answers = await asyncio.gather(*(http.get("/readyz") for _ in range(CONCURRENT)), count_backends())
+
+    assert all(answer.status_code == 200 for answer in answers[:-1])
+    assert 1 <= peak <= 2 * POOL_SIZE
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
