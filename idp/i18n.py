@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -35,6 +36,12 @@ def load_translations(locale: str) -> NullTranslations:
     write_mo(buffer, catalog)
     buffer.seek(0)
     return Translations(fp=buffer)
+
+
+@functools.cache
+def translations(locale: str) -> NullTranslations:
+    """The catalog for `locale`, loaded once per process (for text outside templates)."""
+    return load_translations(locale)
 
 
 def _match(tag: str) -> str | None:

@@ -30,6 +30,7 @@ NB: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "This request is not allowed here.": "Denne forespørselen er ikke tillatt her.",
     "Error": "Feil",
     "No codes to show": "Ingen koder å vise",
+    "Backup codes for %(email)s (%(site)s)": "Reservekoder for %(email)s (%(site)s)",
     "Backup codes can only be downloaded or printed right after they are made.": "Reservekoder kan bare lastes ned eller skrives ut rett etter at de er laget.",
     "This sign-in link is not valid": "Denne innloggingslenken er ikke gyldig",
     "This sign-out link is not valid": "Denne utloggingslenken er ikke gyldig",

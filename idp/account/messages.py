@@ -23,6 +23,8 @@ NOT_ALLOWED = N_("Method not allowed")
 NOT_ALLOWED_TEXT = N_("This request is not allowed here.")
 ERROR = N_("Error")
 NO_CODES = N_("No codes to show")
+# The first line of the downloaded backup codes file.
+DOWNLOAD_TITLE = N_("Backup codes for %(email)s (%(site)s)")
 NO_CODES_TEXT = N_("Backup codes can only be downloaded or printed right after they are made.")
 BAD_SIGN_IN_LINK = N_("This sign-in link is not valid")
 BAD_SIGN_OUT_LINK = N_("This sign-out link is not valid")

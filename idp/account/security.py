@@ -13,6 +13,7 @@ from idp.account.forms import FormError, read_form
 from idp.account.login import rate_limited_page
 from idp.account.web import client_ip, csrf_failed, error_page, services, session_cookie
 from idp.errors import Conflict, RateLimited
+from idp.i18n import select_locale, translations
 from idp.security import safe_next
 from idp.services.mfa import InvalidCode, NotEnrolling
 from idp.services.sessions import ActiveSession
@@ -33,13 +34,20 @@ def _to_login(path: str, *, reauth: bool = False) -> Response:
 
 
 async def _security_page(
-    request: Request, active: ActiveSession, *, error: str | None = None, notice: str | None = None, status: int = 200
+    request: Request,
+    active: ActiveSession,
+    *,
+    error: str | None = None,
+    failed: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
 ) -> Response:
+    """`failed` names the form ("regenerate" or "disable") whose code was wrong: its error shows beside it."""
     mfa = await services(request).mfa.status(active.user.id)
     return render(
         request,
         "account/security.html",
-        {"user": active.user, "mfa": mfa, "error": error, "notice": notice},
+        {"user": active.user, "mfa": mfa, "error": error, "failed": failed, "notice": notice},
         status_code=status,
     )
 
@@ -138,7 +146,7 @@ async def disable_submit(request: Request) -> Response:
     try:
         await services(request).mfa.disable(active, form["code"], client_ip=client_ip(request))
     except InvalidCode:
-        return await _security_page(request, active, error=messages.WRONG_CODE, status=400)
+        return await _security_page(request, active, error=messages.WRONG_CODE, failed="disable", status=400)
     except RateLimited as exc:
         return rate_limited_page(request, exc)
     except Conflict:
@@ -154,7 +162,7 @@ async def regenerate_submit(request: Request) -> Response:
     try:
         codes = await services(request).mfa.regenerate(active, form["code"], client_ip=client_ip(request))
     except InvalidCode:
-        return await _security_page(request, active, error=messages.WRONG_CODE, status=400)
+        return await _security_page(request, active, error=messages.WRONG_CODE, failed="regenerate", status=400)
     except RateLimited as exc:
         return rate_limited_page(request, exc)
     except Conflict:
@@ -179,7 +187,11 @@ async def download_codes(request: Request) -> Response:
         return _to_login("/account/security")
     if codes is None:
         return error_page(request, 410, messages.NO_CODES, messages.NO_CODES_TEXT)
-    body = f"Backup codes for {active.user.email} ({services(request).mfa.issuer_name})\n" + "\n".join(codes) + "\n"
+    title = translations(select_locale(request)).gettext(messages.DOWNLOAD_TITLE) % {
+        "email": active.user.email,
+        "site": services(request).mfa.issuer_name,
+    }
+    body = title + "\n" + "\n".join(codes) + "\n"
     return PlainTextResponse(
         body, headers={"Content-Disposition": 'attachment; filename="backup-codes.txt"', "Cache-Control": "no-store"}
     )
