@@ -139,7 +139,9 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
 
 
 async def _housekeeping(idp: Idp) -> None:
-    """Drop expired sessions and aged-out rate-limit rows; every replica may do it, the deletes are idempotent."""
+    """Drop expired sessions, codes and tokens, aged-out rate-limit rows and audit events past retention.
+
+    Every replica may do it: the deletes are idempotent."""
     while True:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
         try:
@@ -147,6 +149,7 @@ async def _housekeeping(idp: Idp) -> None:
                 await idp.sessions.purge_expired(session)
                 await idp.limiter.purge(session)
             await idp.grants.purge_expired()
+            await idp.audit.purge_older_than(idp.settings.audit_retention_days)
         except Exception:
             log.exception("housekeeping failed; will retry")
 

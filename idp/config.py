@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=50, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=10)
     admin_max_failures_per_address: int = Field(default=20, ge=1)
+    audit_retention_days: int = Field(default=400, ge=1, le=36500)
 
     authorization_code_lifetime_seconds: int = Field(default=60, ge=5, le=600)
     access_token_lifetime_seconds: int = Field(default=600, ge=30, le=86400)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,3 +68,9 @@ class AuditLog:
                     session, user_id=user_id, type_=type_, since=since, before_id=before_id, limit=limit
                 )
             )
+
+    async def purge_older_than(self, days: int) -> int:
+        """Retention: delete events older than `days` (the only deletion the application ever makes)."""
+        assert self._db is not None
+        async with self._db.transaction() as session:
+            return await store.delete_events_before(session, self._clock.now() - timedelta(days=days))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.store.models import AuditEvent
@@ -35,3 +35,9 @@ async def list_events(
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
     return (await session.execute(query)).scalars().all()
+
+
+async def delete_events_before(session: AsyncSession, before: datetime) -> int:
+    """Retention only: the application never updates or deletes an event otherwise."""
+    result = await session.execute(delete(AuditEvent).where(AuditEvent.at < before))
+    return result.rowcount or 0  # type: ignore[attr-defined]
