@@ -30,7 +30,7 @@ class Metrics:
         )
         self.logins = Counter(
             "idp_login_attempts",
-            "Sign-in attempts by outcome (success, failure, rate_limited, overloaded, invalid)",
+            "Sign-in attempts by outcome (success, failure, rate_limited, overloaded, invalid, second_step)",
             ["outcome"],
             registry=self.registry,
         )
