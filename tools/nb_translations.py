@@ -67,7 +67,10 @@ NB: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "Sign out": "Logg ut",
     "Two-step verification is off. You were signed out everywhere else.": "Totrinnsbekreftelse er slått av. Du ble logget ut alle andre steder.",
     "On since %(date)s": "På siden %(date)s",
-    ("%(count)s backup code left", "%(count)s backup codes left"): ("%(count)s reservekode igjen", "%(count)s reservekoder igjen"),
+    ("%(count)s backup code left", "%(count)s backup codes left"): (
+        "%(count)s reservekode igjen",
+        "%(count)s reservekoder igjen",
+    ),
     "You are running out of backup codes. Generate new ones below.": "Du har snart brukt opp reservekodene. Lag nye nedenfor.",
     "Generate new backup codes": "Lag nye reservekoder",
     "Your old backup codes stop working.": "De gamle reservekodene slutter å virke.",
