@@ -7,7 +7,7 @@ from idp.admin.schemas import KeyList, KeyOut
 
 
 def key_list(call: Call) -> KeyList:
-    return KeyList(items=[KeyOut.model_validate(k) for k in call.idp.key_ring.describe()])
+    return KeyList(items=[KeyOut.model_validate(k) for k in call.idp.key_ring.describe()], next_cursor=None)
 
 
 @operation("GET", "/keys", summary="List live signing keys", response=KeyList)

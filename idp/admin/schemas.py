@@ -146,8 +146,8 @@ class ClientPage(Page[ClientOut]):
     pass
 
 
-class KeyList(BaseModel):
-    items: list[KeyOut]
+class KeyList(Page[KeyOut]):
+    """All live keys in one page (INTERFACE §5 list shape; next_cursor is always null)."""
 
 
 class AuditPage(Page[AuditEventOut]):

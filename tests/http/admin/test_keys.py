@@ -66,3 +66,10 @@ async def test_rotate_then_retire_the_old_keys(running: Running, client: httpx.A
     assert sorted(json.loads(rotated_event.details)["kids"]) == sorted(signers.values())
     retired_events = await audit_events(running, "admin.key_retired")
     assert [(e.actor, json.loads(e.details)) for e in retired_events] == [("admin:ops", {"kid": old["RS256"]})]
+
+
+async def test_list_has_the_interface_list_shape(running: Running) -> None:
+    async with await admin_client(running) as admin:
+        body = (await admin.get(f"{API}/keys")).json()
+    assert set(body) == {"items", "next_cursor"}
+    assert body["next_cursor"] is None

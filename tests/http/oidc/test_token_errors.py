@@ -16,7 +16,6 @@ from idp.clock import FrozenClock
 from idp.store.models import Client
 from tests.conftest import Running
 from tests.support.oidc import RegisteredClient, auth_params, make_client, pkce_pair, query_of
-from tests.support.pages import PASSWORD, make_user, submit_login
 from tests.support.wire import assert_json_error
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -25,21 +24,6 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 @pytest.fixture
 async def rp(running: Running) -> RegisteredClient:
     return await make_client(running.idp, redirect_uris=["https://jobs.example/callback", "https://jobs.example/other"])
-
-
-@pytest.fixture
-async def browser(running: Running) -> AsyncIterator[httpx.AsyncClient]:
-    await make_user(running.idp)
-    async with running.client() as c:
-        assert (await submit_login(c, "person@example.com", PASSWORD)).status_code == 303
-        yield c
-
-
-@pytest.fixture
-async def backend(running: Running) -> AsyncIterator[httpx.AsyncClient]:
-    """The relying party's back end: no cookies of the person."""
-    async with running.client() as c:
-        yield c
 
 
 async def get_code(browser: httpx.AsyncClient, client: RegisteredClient, challenge: str | None = None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ from idp.clock import FrozenClock
 from idp.store.models import User
 from tests.conftest import Running
 from tests.support.oidc import RegisteredClient, auth_params, make_client, pkce_pair, query_of
-from tests.support.pages import PASSWORD, make_user, submit_login
+from tests.support.pages import make_user
 from tests.support.wire import assert_json_error
 
 
@@ -29,19 +28,6 @@ async def rp(running: Running) -> RegisteredClient:
 @pytest.fixture
 async def other(running: Running) -> RegisteredClient:
     return await make_client(running.idp, "Other board")
-
-
-@pytest.fixture
-async def browser(running: Running, person: User) -> AsyncIterator[httpx.AsyncClient]:
-    async with running.client() as c:
-        assert (await submit_login(c, "person@example.com", PASSWORD)).status_code == 303
-        yield c
-
-
-@pytest.fixture
-async def backend(running: Running) -> AsyncIterator[httpx.AsyncClient]:
-    async with running.client() as c:
-        yield c
 
 
 async def tokens_for(
