@@ -28,6 +28,7 @@ TABLES = [
     "audit_events",
     "backup_codes",
     "totp_credentials",
+    "totp_enrollments",
     "ratelimit_hits",
     "consents",
     "tokens",

@@ -67,7 +67,7 @@ async def _enroll_page(
     request: Request, active: ActiveSession, next_url: str, *, error: str | None = None, status: int = 200
 ) -> Response:
     idp = services(request)
-    enrollment = await idp.mfa.start_enrollment(active.user)
+    enrollment = await idp.mfa.start_enrollment(active)
     return render(
         request,
         "account/totp.html",

@@ -133,7 +133,8 @@ class GrantService:
         code_hash = sha256_hex(code)
         response: dict[str, Any] | None = None
         async with self._db.transaction() as session:
-            row = await store.consume_code(session, code_hash, now)
+            consumed = await store.consume_code(session, code_hash, now)
+            row = consumed[0] if consumed else None
             if row is None:
                 error: InvalidGrant | None = InvalidGrant("the authorization code is invalid or was already used")
                 grant_id = await store.find_code_grant(session, code_hash)
@@ -149,6 +150,9 @@ class GrantService:
                     )
             else:
                 error = _check_code(row, client, redirect_uri=redirect_uri, code_verifier=code_verifier, now=now)
+                if error is None and consumed and not consumed[1]:
+                    # INTERFACE §3: a disabled or deleted person's codes stop working; this one is burned too.
+                    error = InvalidGrant("the person behind the authorization code is disabled")
             if row is not None and error is None:
                 subject = Subject(row.user_id, row.sid, row.auth_time, row.amr.split(), row.acr)
                 # Issued in the transaction that consumed the code: a concurrent replay waits for this commit,
@@ -171,8 +175,8 @@ class GrantService:
         now = self._clock.now()
         token_hash = sha256_hex(refresh_token)
         async with self._db.transaction() as session:
-            row = await store.use_refresh_token(session, token_hash, client.client_id, now)
-            if row is None:
+            used = await store.use_refresh_token(session, token_hash, client.client_id, now)
+            if used is None:
                 existing = await store.find_token(session, token_hash)
                 reused = (
                     existing is not None
@@ -193,6 +197,9 @@ class GrantService:
                         revoked=revoked,
                     )
             else:
+                row, user_enabled = used
+                if not user_enabled:
+                    raise InvalidGrant("the person behind the refresh token is disabled")
                 # Checked and issued in the transaction that used the token: a concurrent reuse waits for this
                 # commit and then revokes the new pair too; a refused request (expired, scope) leaves it unused.
                 return await self._rotate(session, client, row, scope=scope, now=now)

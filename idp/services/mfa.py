@@ -19,19 +19,15 @@ from idp.clock import Clock
 from idp.errors import Conflict, DomainError, RateLimited
 from idp.services.audit import AuditLog
 from idp.services.ratelimit import RateLimiter
-from idp.services.sessions import ActiveSession, SessionService
-from idp.store import grants as grants_store
+from idp.services.sessions import FRESH_CODES, PENDING_ENROLLMENT, ActiveSession, SessionService
+from idp.services.users import end_sessions_and_tokens
 from idp.store import mfa as store
 from idp.store import sessions as sessions_store
 from idp.store.db import Database
 from idp.store.models import User
 
-# An enrollment not confirmed within this time starts over with a new secret.
-PENDING_ENROLLMENT = timedelta(minutes=15)
 # Enabling two-step verification needs a sign-in at most this old.
 RECENT_SIGN_IN = timedelta(minutes=15)
-# Freshly generated backup codes can be downloaded or printed for this long.
-FRESH_CODES = timedelta(minutes=10)
 FEW_CODES_LEFT = 2
 
 
@@ -109,48 +105,60 @@ class MfaService:
 
     # -- enrollment -----------------------------------------------------------------------------------
 
-    async def start_enrollment(self, user: User) -> Enrollment:
-        """The pending secret (kept across refreshes and wrong codes until it expires), or a new one."""
+    async def start_enrollment(self, active: ActiveSession) -> Enrollment:
+        """This session's pending secret (kept across reloads and wrong codes until it expires), or a new one.
+
+        The secret belongs to the sign-in session, not the account: someone else signed in to the account
+        (with a stolen password, say) gets a secret of their own and never sees or confirms this one.
+        """
+        user = active.user
         now = self._clock.now()
+        aad = _enrollment_aad(active)
         async with self._db.transaction() as session:
-            cred = await store.find_totp(session, user.id)
-            if cred is not None and cred.confirmed_at is not None:
+            if await store.has_confirmed_totp(session, user.id):
                 raise Conflict("two-step verification is already on")
-            if cred is not None and now - cred.created_at < PENDING_ENROLLMENT:
-                secret = self._sealer.open(cred.secret, aad=user.id).decode()
+            pending = await store.find_enrollment(session, active.id_hash)
+            if pending is not None and now - pending.created_at < PENDING_ENROLLMENT:
+                secret = self._sealer.open(pending.secret, aad=aad).decode()
             else:
                 secret = totp.new_secret()
-                await store.put_pending_totp(session, user.id, self._sealer.seal(secret.encode(), aad=user.id), now)
+                await store.put_enrollment(session, active.id_hash, self._sealer.seal(secret.encode(), aad=aad), now)
         uri = totp.provisioning_uri(secret, user.email, self.issuer_name)
         return Enrollment(secret=secret, uri=uri, qr_svg=totp.qr_svg(uri))
 
     async def confirm_enrollment(self, active: ActiveSession, code: str, *, client_ip: str) -> tuple[str, list[str]]:
-        """Turn two-step verification on with a code from the new secret; returns the elevated session's
-        cookie and the 8 backup codes (shown once)."""
+        """Turn two-step verification on with a code from this session's pending secret; every other session,
+        unredeemed code and token of the person ends. Returns the elevated session's cookie and the 8 backup
+        codes (shown once)."""
         user = active.user
         now = self._clock.now()
         async with self._db.transaction() as session:
-            cred = await store.find_totp(session, user.id)
-        if cred is not None and cred.confirmed_at is not None:
+            enabled = await store.has_confirmed_totp(session, user.id)
+            pending = await store.find_enrollment(session, active.id_hash)
+        if enabled:
             raise Conflict("two-step verification is already on")
-        if cred is None or now - cred.created_at >= PENDING_ENROLLMENT:
+        if pending is None or now - pending.created_at >= PENDING_ENROLLMENT:
             raise NotEnrolling("the setup has expired; scan the new QR code")
         reserved = await self._reserve(user, client_ip)
-        secret = self._sealer.open(cred.secret, aad=user.id).decode()
+        secret = self._sealer.open(pending.secret, aad=_enrollment_aad(active)).decode()
         step = totp.matching_step(secret, code, now)
         if step is None:
             await self._failed(user, client_ip, "enroll")
             raise InvalidCode("wrong code")
         codes = backup_codes.generate()
         async with self._db.transaction() as session:
-            if not await store.confirm_totp(session, user.id, step, now):
+            sealed = self._sealer.seal(secret.encode(), aad=user.id)
+            if not await store.enable_totp(session, user.id, sealed, step, now):
                 raise Conflict("two-step verification is already on")
             await self._limiter.release(session, reserved)
             await store.replace_backup_codes(session, user.id, [self._hash(c) for c in codes], now)
-            # Confirming the new authenticator's code is a second factor: the session becomes mfa.
+            # Confirming the new authenticator's code is a second factor: the session becomes mfa. Deleting the
+            # old session row takes its pending secret with it.
             cookie = await self._sessions.elevate(session, active, ("pwd", "otp"), client_ip=client_ip)
+            # Whoever else is signed in did so with the password alone: out they go, with their grants.
+            ended = await end_sessions_and_tokens(session, user.id, now, keep=sha256_hex(cookie))
             await self._store_fresh(session, cookie, codes)
-            await self._audit.record(session, "mfa.enabled", user_id=user.id, client_ip=client_ip)
+            await self._audit.record(session, "mfa.enabled", user_id=user.id, client_ip=client_ip, **ended)
         return cookie, codes
 
     # -- the second step ------------------------------------------------------------------------------
@@ -217,16 +225,8 @@ class MfaService:
         async with self._db.transaction() as session:
             await store.delete_totp(session, active.user.id)
             await store.delete_backup_codes(session, active.user.id)
-            ended = await self._sessions.end_others(session, active.user.id, keep=active)
-            revoked = await grants_store.revoke_tokens_of_user(session, active.user.id, now)
-            await self._audit.record(
-                session,
-                "mfa.disabled",
-                user_id=active.user.id,
-                client_ip=client_ip,
-                sessions_ended=ended,
-                revoked=revoked,
-            )
+            ended = await end_sessions_and_tokens(session, active.user.id, now, keep=active.id_hash)
+            await self._audit.record(session, "mfa.disabled", user_id=active.user.id, client_ip=client_ip, **ended)
 
     async def regenerate(self, active: ActiveSession, code: str, *, client_ip: str) -> list[str]:
         """New backup codes for a valid current code; all old ones stop working."""
@@ -247,13 +247,15 @@ class MfaService:
         return codes
 
     async def fresh_codes(self, active: ActiveSession) -> list[str] | None:
-        """The backup codes this session generated in the last few minutes, for download or printing."""
+        """The backup codes this session generated in the last few minutes, for download or printing; once
+        that time is up the sealed copy is dropped from the session (housekeeping drops unvisited ones)."""
         async with self._db.transaction() as session:
             row = await sessions_store.find_session(session, active.id_hash)
-        if row is None or row.fresh_codes is None or row.fresh_codes_at is None:
-            return None
-        if self._clock.now() - row.fresh_codes_at > FRESH_CODES:
-            return None
+            if row is None or row.fresh_codes is None or row.fresh_codes_at is None:
+                return None
+            if self._clock.now() - row.fresh_codes_at >= FRESH_CODES:
+                await sessions_store.clear_fresh_codes(session, active.id_hash)
+                return None
         return list(json.loads(self._sealer.open(row.fresh_codes, aad=active.id_hash)))
 
     # -- helpers ----------------------------------------------------------------------------------------
@@ -291,3 +293,8 @@ class MfaService:
             await self._audit.record(
                 session, "mfa.failure", user_id=user.id, client_ip=client_ip, outcome="failure", method=kind
             )
+
+
+def _enrollment_aad(active: ActiveSession) -> str:
+    """A pending secret opens only for the person and the sign-in session it was made for."""
+    return f"enroll:{active.user.id}:{active.id_hash}"

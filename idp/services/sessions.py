@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp.auth.tokens import new_opaque, sha256_hex
 from idp.clock import Clock
 from idp.services.audit import AuditLog
+from idp.store import mfa as mfa_store
 from idp.store import sessions as store
 from idp.store.db import Database
 from idp.store.models import LoginSession, User
@@ -20,6 +21,10 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 MAX_COOKIE_LENGTH = 100
 # A password-checked session waiting for its second step lives this long at most.
 PENDING_LIFETIME = timedelta(minutes=10)
+# Backup codes just generated stay readable (download, print) in their session this long, then are dropped.
+FRESH_CODES = timedelta(minutes=10)
+# An authenticator secret not confirmed within this time starts over with a new one.
+PENDING_ENROLLMENT = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -134,10 +139,6 @@ class SessionService:
             session, active.user, methods, client_ip=client_ip, created_at=created_at, expires_at=expires_at
         )
 
-    async def end_others(self, session: AsyncSession, user_id: str, keep: ActiveSession | None) -> int:
-        """End every session of `user_id` except `keep` (after disabling two-step verification, say)."""
-        return await store.delete_other_sessions(session, user_id, keep.id_hash if keep else None)
-
     async def sign_out(self, cookie: str | None, *, client_ip: str, audit: AuditLog) -> None:
         """End the session behind `cookie` (if any) and record it."""
         async with self._db.transaction() as session:
@@ -151,9 +152,9 @@ class SessionService:
         if cookie and len(cookie) <= MAX_COOKIE_LENGTH:
             await store.delete_session(session, sha256_hex(cookie))
 
-    async def end_all_for_user(self, session: AsyncSession, user_id: str) -> int:
-        return await store.delete_sessions_of_user(session, user_id)
-
     async def purge_expired(self, session: AsyncSession) -> int:
+        """Housekeeping: expired sessions, and per-session secrets past their time (fresh backup codes, setups)."""
         now = self._clock.now()
+        await store.clear_fresh_codes_before(session, now - FRESH_CODES)
+        await mfa_store.delete_enrollments_before(session, now - PENDING_ENROLLMENT)
         return await store.delete_expired_sessions(session, now, now - self.idle)

@@ -61,11 +61,21 @@ async def _find(session: AsyncSession, user_id: str) -> User:
     return user
 
 
-async def _end_sessions_and_tokens(session: AsyncSession, user_id: str, now: datetime) -> tuple[int, int]:
-    """Sign the person out everywhere: sessions deleted, access and refresh tokens revoked."""
-    ended = await sessions_store.delete_sessions_of_user(session, user_id)
+async def end_sessions_and_tokens(
+    session: AsyncSession, user_id: str, now: datetime, *, keep: str | None = None
+) -> dict[str, int]:
+    """Sign the person out everywhere but the session `keep` (an id hash): sessions deleted, unredeemed
+    authorization codes deleted, access and refresh tokens revoked (INTERFACE §3). Returns counts for the audit.
+
+    Every event that must end a person's grants goes through here: operator revoke, MFA reset, disabling the
+    account, and turning two-step verification on or off.
+    """
+    # Codes first: a redemption racing this transaction either commits before the token UPDATE below reads
+    # (its tokens are revoked) or finds its code gone.
+    codes = await grants_store.delete_unredeemed_codes_of_user(session, user_id)
+    ended = await sessions_store.delete_other_sessions(session, user_id, keep)
     revoked = await grants_store.revoke_tokens_of_user(session, user_id, now)
-    return ended, revoked
+    return {"sessions_ended": ended, "revoked": revoked, "unredeemed_ended": codes}
 
 
 class UserService:
@@ -130,7 +140,7 @@ class UserService:
             if values:
                 values["updated_at"] = now
                 await store.update_user(session, user_id, values)
-            ended, revoked = await _end_sessions_and_tokens(session, user_id, now) if disabled else (0, 0)
+            ended = await end_sessions_and_tokens(session, user_id, now) if disabled else {}
             await self._audit.record(
                 session,
                 "admin.user_updated",
@@ -138,8 +148,7 @@ class UserService:
                 actor=actor,
                 client_ip=client_ip,
                 fields=sorted(k for k in values if k != "updated_at"),
-                sessions_ended=ended,
-                revoked=revoked,
+                **(ended or {"sessions_ended": 0, "revoked": 0}),
             )
             await session.refresh(user)
         return user
@@ -160,7 +169,7 @@ class UserService:
             user = await _find(session, user_id)
             await mfa_store.delete_totp(session, user_id)
             await mfa_store.delete_backup_codes(session, user_id)
-            ended, revoked = await _end_sessions_and_tokens(session, user_id, now)
+            ended = await end_sessions_and_tokens(session, user_id, now)
             await self._audit.record(
                 session,
                 "admin.mfa_reset",
@@ -168,23 +177,16 @@ class UserService:
                 actor=actor,
                 client_ip=client_ip,
                 reason=reason[:500],
-                sessions_ended=ended,
-                revoked=revoked,
+                **ended,
             )
         return user
 
     async def revoke_sessions(self, user_id: str, *, actor: str, client_ip: str) -> None:
-        """End every session and refresh/access token of the person."""
+        """End every session, unredeemed code and refresh/access token of the person."""
         now = self._clock.now()
         async with self._db.transaction() as session:
             await _find(session, user_id)
-            ended, revoked = await _end_sessions_and_tokens(session, user_id, now)
+            ended = await end_sessions_and_tokens(session, user_id, now)
             await self._audit.record(
-                session,
-                "admin.sessions_revoked",
-                user_id=user_id,
-                actor=actor,
-                client_ip=client_ip,
-                sessions_ended=ended,
-                revoked=revoked,
+                session, "admin.sessions_revoked", user_id=user_id, actor=actor, client_ip=client_ip, **ended
             )

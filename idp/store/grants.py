@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.store.models import AuthorizationCode, Consent, Token, User
@@ -18,15 +18,23 @@ async def insert_code(session: AsyncSession, values: dict[str, object]) -> None:
     await session.execute(insert(AuthorizationCode), [values])
 
 
-async def consume_code(session: AsyncSession, code_hash: str, now: datetime) -> AuthorizationCode | None:
-    """Mark the code used and return it, or None if it is unknown or was already used."""
+def _user_enabled(user_id: ColumnElement[str | None]) -> ColumnElement[bool]:
+    """Whether `user_id` names an existing, enabled person: folded into the RETURNING of the statement that
+    consumes a code or a refresh token, so checking it costs no extra round trip."""
+    return exists().where(User.id == user_id, User.disabled.is_(False))
+
+
+async def consume_code(session: AsyncSession, code_hash: str, now: datetime) -> tuple[AuthorizationCode, bool] | None:
+    """Mark the code used and return it with whether its user is still enabled, or None if it is unknown or
+    was already used."""
     result = await session.execute(
         update(AuthorizationCode)
         .where(AuthorizationCode.code_hash == code_hash, AuthorizationCode.consumed_at.is_(None))
         .values(consumed_at=now)
-        .returning(AuthorizationCode)
+        .returning(AuthorizationCode, _user_enabled(AuthorizationCode.user_id))
     )
-    return result.scalar_one_or_none()
+    row = result.first()
+    return (row[0], bool(row[1])) if row else None
 
 
 async def find_code_grant(session: AsyncSession, code_hash: str) -> str | None:
@@ -40,9 +48,12 @@ async def insert_tokens(session: AsyncSession, rows: list[dict[str, object]]) ->
     await session.execute(insert(Token), rows)
 
 
-async def use_refresh_token(session: AsyncSession, token_hash: str, client_id: str, now: datetime) -> Token | None:
-    """Mark a live refresh token of `client_id` used and return it; None if unknown, another client's, used or
-    revoked (expiry is the caller's). Another client's attempt leaves the token as it was."""
+async def use_refresh_token(
+    session: AsyncSession, token_hash: str, client_id: str, now: datetime
+) -> tuple[Token, bool] | None:
+    """Mark a live refresh token of `client_id` used and return it with whether its user is still enabled; None
+    if unknown, another client's, used or revoked (expiry is the caller's). Another client's attempt leaves the
+    token as it was."""
     result = await session.execute(
         update(Token)
         .where(
@@ -53,9 +64,10 @@ async def use_refresh_token(session: AsyncSession, token_hash: str, client_id: s
             Token.revoked_at.is_(None),
         )
         .values(used_at=now)
-        .returning(Token)
+        .returning(Token, _user_enabled(Token.user_id))
     )
-    return result.scalar_one_or_none()
+    row = result.first()
+    return (row[0], bool(row[1])) if row else None
 
 
 async def find_token(session: AsyncSession, token_hash: str) -> Token | None:
@@ -83,6 +95,14 @@ async def revoke_token(session: AsyncSession, token_hash: str, now: datetime) ->
     await session.execute(
         update(Token).where(Token.token_hash == token_hash, Token.revoked_at.is_(None)).values(revoked_at=now)
     )
+
+
+async def delete_unredeemed_codes_of_user(session: AsyncSession, user_id: str) -> int:
+    """Codes not yet redeemed stop working (deleted: a later attempt is an unknown code, not a replay)."""
+    result = await session.execute(
+        delete(AuthorizationCode).where(AuthorizationCode.user_id == user_id, AuthorizationCode.consumed_at.is_(None))
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
 
 
 async def revoke_tokens_of_user(session: AsyncSession, user_id: str, now: datetime) -> int:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp.store.models import BackupCode, TotpCredential
+from idp.store.models import BackupCode, TotpCredential, TotpEnrollment
 
 
 async def find_totp(session: AsyncSession, user_id: str) -> TotpCredential | None:
@@ -22,20 +23,35 @@ async def has_confirmed_totp(session: AsyncSession, user_id: str) -> bool:
     return (await session.execute(query)).first() is not None
 
 
-async def put_pending_totp(session: AsyncSession, user_id: str, sealed_secret: str, now: datetime) -> None:
-    """Replace an unconfirmed secret (never a confirmed one) with a new one."""
+async def find_enrollment(session: AsyncSession, session_id_hash: str) -> TotpEnrollment | None:
+    """The secret being set up by this sign-in session, if any."""
+    return await session.get(TotpEnrollment, session_id_hash)
+
+
+async def put_enrollment(session: AsyncSession, session_id_hash: str, sealed_secret: str, now: datetime) -> None:
+    """Give this sign-in session a new secret to set up, replacing the one it had."""
+    await session.execute(delete(TotpEnrollment).where(TotpEnrollment.session_id_hash == session_id_hash))
     await session.execute(
-        delete(TotpCredential).where(TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_(None))
+        insert(TotpEnrollment), [{"session_id_hash": session_id_hash, "secret": sealed_secret, "created_at": now}]
     )
-    await session.execute(insert(TotpCredential), [{"user_id": user_id, "secret": sealed_secret, "created_at": now}])
 
 
-async def confirm_totp(session: AsyncSession, user_id: str, step: int, now: datetime) -> bool:
-    result = await session.execute(
-        update(TotpCredential)
-        .where(TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_(None))
-        .values(confirmed_at=now, last_step=step)
+async def delete_enrollments_before(session: AsyncSession, before: datetime) -> int:
+    """Housekeeping: secrets whose setup was started before `before` can no longer be confirmed."""
+    result = await session.execute(delete(TotpEnrollment).where(TotpEnrollment.created_at < before))
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def enable_totp(session: AsyncSession, user_id: str, sealed_secret: str, step: int, now: datetime) -> bool:
+    """Store the confirmed secret in one statement; False when two-step verification is already on (a
+    concurrent confirmation won). An unconfirmed row left by an older release is replaced."""
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    values = {"secret": sealed_secret, "created_at": now, "confirmed_at": now, "last_step": step}
+    statement = dialect.insert(TotpCredential).values(user_id=user_id, **values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["user_id"], set_=values, where=TotpCredential.confirmed_at.is_(None)
     )
+    result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

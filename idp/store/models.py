@@ -227,7 +227,8 @@ class Consent(Base):
 
 
 class TotpCredential(Base):
-    """A person's authenticator secret (sealed). Unconfirmed while enrolling; `last_step` refuses replays."""
+    """A person's authenticator secret (sealed); `last_step` refuses replays. Secrets being set up live in
+    `totp_enrollments`; an unconfirmed row here (written by releases before 0005) counts as off."""
 
     __tablename__ = "totp_credentials"
 
@@ -236,6 +237,20 @@ class TotpCredential(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class TotpEnrollment(Base):
+    """A secret being set up, bound to the sign-in session that asked for it: only that session sees and confirms it,
+    and it goes with the session."""
+
+    __tablename__ = "totp_enrollments"
+
+    session_id_hash: Mapped[str] = mapped_column(
+        String(64), ForeignKey("login_sessions.id_hash", ondelete="CASCADE"), primary_key=True
+    )
+    # Sealed with the user and session as associated data, so a row moved to another session does not open.
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class BackupCode(Base):

@@ -51,6 +51,18 @@ async def set_fresh_codes(session: AsyncSession, id_hash: str, sealed: str | Non
     )
 
 
+async def clear_fresh_codes(session: AsyncSession, id_hash: str) -> None:
+    await set_fresh_codes(session, id_hash, None, None)
+
+
+async def clear_fresh_codes_before(session: AsyncSession, before: datetime) -> int:
+    """Housekeeping: drop the sealed copies of backup codes generated before `before`, in every session."""
+    result = await session.execute(
+        update(LoginSession).where(LoginSession.fresh_codes_at < before).values(fresh_codes=None, fresh_codes_at=None)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
 async def find_session(session: AsyncSession, id_hash: str) -> LoginSession | None:
     return await session.get(LoginSession, id_hash)
 

@@ -8,6 +8,9 @@ from datetime import datetime
 import httpx
 import pyotp
 
+from idp.auth.crypto import Sealer
+from idp.store import mfa as mfa_store
+from tests.conftest import Running
 from tests.support.pages import csrf_from
 
 _SECRET = re.compile(r'id="totp-secret">([A-Z2-7 ]+)<')
@@ -39,3 +42,15 @@ async def enroll(browser: httpx.AsyncClient, now: datetime) -> tuple[str, list[s
     )
     assert done.status_code == 200, done.text
     return secret, codes_from(done.text)
+
+
+async def authenticator_added_elsewhere(running: Running, user_id: str, now: datetime) -> str:
+    """Give the account a confirmed authenticator without touching its sessions, as an import with
+    `totp_secret` (INTERFACE §7) does; returns the secret."""
+    secret = pyotp.random_base32()
+    key = running.idp.settings.encryption_key
+    assert key is not None
+    sealed = Sealer(key.get_secret_value(), "totp").seal(secret.encode(), aad=user_id)
+    async with running.idp.db.transaction() as session:
+        assert await mfa_store.enable_totp(session, user_id, sealed, 0, now)
+    return secret

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from idp.clock import FrozenClock
 from idp.store.models import AuditEvent, BackupCode, TotpCredential
 from tests.conftest import Running
-from tests.support.mfa import codes_from, enroll, secret_from, totp_code
+from tests.support.mfa import authenticator_added_elsewhere, codes_from, enroll, secret_from, totp_code
 from tests.support.oidc import auth_params, decode_id_token, exchange, make_client, query_of
 from tests.support.pages import PASSWORD, csrf_from, csrf_token, make_user, submit_login
 
@@ -171,10 +171,10 @@ async def test_step_up_asks_only_for_the_second_factor(
 ) -> None:
     await signed_in(running, client)  # a password-only session
     rp = await make_client(running.idp)
-    async with running.client() as phone:
-        # The person turns two-step verification on from another browser; this session stays password-only.
-        await submit_login(phone, "person@example.com", PASSWORD)
-        secret, _ = await enroll(phone, clock.now())
+    # The account gets its authenticator by import while this session is open: the session stays password-only.
+    # (Enrolling in another browser would end this session instead.)
+    person = (await running.idp.users.list(email="person@example.com", after=None, limit=1))[0]
+    secret = await authenticator_added_elsewhere(running, person.id, clock.now())
     clock.advance(31)
 
     params = auth_params(rp, acr_values="mfa")
