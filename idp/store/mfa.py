@@ -37,8 +37,8 @@ async def put_enrollment(session: AsyncSession, session_id_hash: str, sealed_sec
 
 
 async def delete_enrollments_before(session: AsyncSession, before: datetime) -> int:
-    """Housekeeping: secrets whose setup was started before `before` can no longer be confirmed."""
-    result = await session.execute(delete(TotpEnrollment).where(TotpEnrollment.created_at < before))
+    """Housekeeping: secrets whose setup was started at or before `before` can no longer be confirmed."""
+    result = await session.execute(delete(TotpEnrollment).where(TotpEnrollment.created_at <= before))
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 

@@ -56,9 +56,9 @@ async def clear_fresh_codes(session: AsyncSession, id_hash: str) -> None:
 
 
 async def clear_fresh_codes_before(session: AsyncSession, before: datetime) -> int:
-    """Housekeeping: drop the sealed copies of backup codes generated before `before`, in every session."""
+    """Housekeeping: drop the sealed copies of backup codes generated at or before `before`, in every session."""
     result = await session.execute(
-        update(LoginSession).where(LoginSession.fresh_codes_at < before).values(fresh_codes=None, fresh_codes_at=None)
+        update(LoginSession).where(LoginSession.fresh_codes_at <= before).values(fresh_codes=None, fresh_codes_at=None)
     )
     return result.rowcount or 0  # type: ignore[attr-defined]
 
