@@ -104,6 +104,19 @@ class RateLimitHit(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class KnownDevice(Base):
+    """A browser that has signed in to an account: a keyed hash of (device cookie, account), never the cookie.
+
+    Attempts from a known device are counted apart from everyone else's, so a stranger cannot lock the person out.
+    """
+
+    __tablename__ = "known_devices"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class InstanceSecret(Base):
     """Secrets generated on first start (secret and encryption keys) shared by every replica."""
 
