@@ -137,24 +137,25 @@ async def _authenticate(request: Request) -> AdminIdentity:
         reason, credential = await _refusal(idp, header, scheme, bearer)
         async with idp.db.transaction() as session:
             reserved = await idp.limiter.record_failure(session, limits)
-    async with idp.db.transaction() as session:
-        try:
+    try:
+        if admin is None:
+            await idp.limiter.admit(idp.db, limits, reserved)
+        else:
             # A valid token is refused too while the address is locked out, so the answer tells nothing.
-            await idp.limiter.check(session, limits, reserved=admin is None)
-        except RateLimited as exc:
-            # The refused attempt was not tried: it does not count, so the window still passes by itself.
+            async with idp.db.transaction() as session:
+                await idp.limiter.check(session, limits)
+    except RateLimited as exc:
+        # The refused attempt was not tried: it does not count, so the window still passes by itself.
+        async with idp.db.transaction() as session:
             await idp.limiter.release(session, reserved)
             await idp.audit.record(session, "admin.locked", client_ip=ip, outcome="refused", scope=exc.scope)
-            locked = ApiError(429, "rate_limited", "too many failed attempts", {"Retry-After": str(exc.retry_after)})
-        else:
-            locked = None
-            if admin is None:
-                await idp.audit.record(
-                    session, "admin.auth_failed", client_ip=ip, outcome="failure", reason=reason, credential=credential
-                )
-    if locked is not None:
-        raise locked
+        raise ApiError(429, "rate_limited", "too many failed attempts", {"Retry-After": str(exc.retry_after)}) from None
     if admin is None:
+        async with idp.db.transaction() as session:
+            await idp.limiter.settle(session, reserved)
+            await idp.audit.record(
+                session, "admin.auth_failed", client_ip=ip, outcome="failure", reason=reason, credential=credential
+            )
         raise ApiError(401, "unauthorized", "a valid admin bearer token is required", {"WWW-Authenticate": "Bearer"})
     return admin
 

@@ -73,13 +73,12 @@ class LoginService:
             limits = await self._limiter.sign_in_limits(session, email_norm, user, client_ip, device)
             reserved = await self._limiter.record_failure(session, limits)
 
-        # Check phase: short transaction, released before the slow hash so no connection waits on argon2.
-        locked: RateLimited | None = None
-        async with self._db.transaction() as session:
-            try:
-                await self._limiter.check(session, limits, reserved=True)
-            except RateLimited as exc:
-                # Caught inside the transaction so that it commits: the lockout is audited, the attempt not counted.
+        # Check phase: short transactions, released before the slow hash so no connection waits on argon2.
+        try:
+            await self._limiter.admit(self._db, limits, reserved)
+        except RateLimited as exc:
+            # The lockout is audited; the refused attempt was not tried, so it does not count.
+            async with self._db.transaction() as session:
                 await self._limiter.release(session, reserved)
                 await self._audit.record(
                     session,
@@ -89,9 +88,7 @@ class LoginService:
                     outcome="refused",
                     scope=exc.scope,
                 )
-                locked = exc
-        if locked is not None:
-            raise locked
+            raise
 
         too_long = len(password) > MAX_PASSWORD_LENGTH
         candidate = password[:MAX_PASSWORD_LENGTH]
@@ -108,6 +105,7 @@ class LoginService:
         if not ok:
             async with self._db.transaction() as session:
                 reason = "unknown_user" if user is None else ("disabled" if user.disabled else "bad_password")
+                await self._limiter.settle(session, reserved)
                 await self._audit.record(
                     session,
                     "login.failure",

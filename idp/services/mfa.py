@@ -140,7 +140,7 @@ class MfaService:
         secret = self._sealer.open(cred.secret, aad=user.id).decode()
         step = totp.matching_step(secret, code, now)
         if step is None:
-            await self._failed(user, client_ip, "enroll")
+            await self._failed(user, client_ip, "enroll", reserved)
             raise InvalidCode("wrong code")
         codes = backup_codes.generate()
         async with self._db.transaction() as session:
@@ -183,7 +183,7 @@ class MfaService:
                     session, "mfa.backup_code_used", user_id=user.id, client_ip=client_ip, remaining=left
                 )
         if not ok:
-            await self._failed(user, client_ip, kind)
+            await self._failed(user, client_ip, kind, reserved)
             raise InvalidCode("wrong code")
         return SecondFactor(method=kind, backup_codes_left=left)
 
@@ -284,22 +284,20 @@ class MfaService:
             else:
                 limits = await self._limiter.sign_in_limits(session, user.email_norm, user, client_ip, device)
             reserved = await self._limiter.record_failure(session, limits)
-        locked: RateLimited | None = None
-        async with self._db.transaction() as session:
-            try:
-                await self._limiter.check(session, limits, reserved=True)
-            except RateLimited as exc:
+        try:
+            await self._limiter.admit(self._db, limits, reserved)
+        except RateLimited as exc:
+            async with self._db.transaction() as session:
                 await self._limiter.release(session, reserved)
                 await self._audit.record(
                     session, "mfa.locked", user_id=user.id, client_ip=client_ip, outcome="refused", scope=exc.scope
                 )
-                locked = exc
-        if locked is not None:
-            raise locked
+            raise
         return reserved
 
-    async def _failed(self, user: User, client_ip: str, kind: str) -> None:
+    async def _failed(self, user: User, client_ip: str, kind: str, reserved: list[int]) -> None:
         async with self._db.transaction() as session:
+            await self._limiter.settle(session, reserved)
             await self._audit.record(
                 session, "mfa.failure", user_id=user.id, client_ip=client_ip, outcome="failure", method=kind
             )

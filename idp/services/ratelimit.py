@@ -14,9 +14,11 @@ authenticator count under the enrollment's key, not the sign-in's.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,8 +26,14 @@ from idp.auth.tokens import hmac_hex, new_opaque, sha256_hex
 from idp.clock import Clock
 from idp.errors import RateLimited
 from idp.store import ratelimit as store
+from idp.store.db import Database
 from idp.store.models import User
 
+# A reserved attempt waits at most this long for the attempts before it to turn out, polling at this pace.
+MAX_WAIT_SECONDS = 10.0
+POLL_SECONDS = 0.05
+# A reservation neither settled nor taken back after this long was abandoned (its replica died): a failure.
+ABANDONED = timedelta(seconds=60)
 # A device cookie lives this long; each sign-in on the browser renews it.
 DEVICE_COOKIE_SECONDS = 400 * 24 * 3600
 
@@ -114,22 +122,60 @@ class RateLimiter:
         await store.remember_device(session, self.device_hash(device, user.id), user.id, self._clock.now())
         return device
 
-    async def check(self, session: AsyncSession, limits: list[Limit], *, reserved: bool = False) -> None:
-        """Raise RateLimited (with the seconds until the window frees a slot) if any limit is reached.
-
-        With `reserved`, the attempt being checked is already among the hits and may be the maximum-th.
-        """
+    async def check(self, session: AsyncSession, limits: list[Limit]) -> None:
+        """Raise RateLimited (with the seconds until the window frees a slot) if any limit is reached, counting
+        attempts still being checked as failures (for a caller that reserved nothing)."""
         now = self._clock.now()
         counts = await store.count_hits(session, [limit.key for limit in limits], now - self.window)
         for limit in limits:
-            count, oldest = counts.get(limit.key, (0, now))
-            if count - (1 if reserved else 0) >= limit.maximum:
-                retry_after = (oldest + self.window - now).total_seconds()
-                raise RateLimited(int(retry_after) + 1, limit.scope)
+            count = counts.get(limit.key)
+            if count is not None and count.counted >= limit.maximum:
+                raise RateLimited(self._retry_after(count.oldest, now), limit.scope)
+
+    async def admit(self, db: Database, limits: list[Limit], reserved: list[int]) -> None:
+        """Wait for the turn of an attempt reserved by `record_failure`; raise RateLimited once failures fill a limit.
+
+        The n-th reservation goes ahead when the failures plus the attempts before it still being checked leave
+        room; otherwise it waits for those to turn out (a right password takes its reservation back, a wrong one
+        becomes a failure). So a burst of guesses gets no more tries than the limit, and a burst of right
+        passwords all get in.
+        """
+        deadline = time.monotonic() + MAX_WAIT_SECONDS
+        upto = max(reserved) if reserved else None
+        while True:
+            now = self._clock.now()
+            async with db.transaction() as session:
+                counts = await store.count_hits(
+                    session,
+                    [limit.key for limit in limits],
+                    now - self.window,
+                    upto_id=upto,
+                    abandoned_before=now - ABANDONED,
+                )
+            waiting: RateLimited | None = None
+            for limit in limits:
+                count = counts.get(limit.key)
+                if count is None or count.counted - 1 < limit.maximum:  # this attempt is among `counted`
+                    continue
+                refused = RateLimited(self._retry_after(count.oldest, now), limit.scope)
+                if count.failed >= limit.maximum or time.monotonic() >= deadline:
+                    raise refused
+                waiting = refused
+            if waiting is None:
+                return
+            await asyncio.sleep(POLL_SECONDS)
+
+    def _retry_after(self, oldest: datetime, now: datetime) -> int:
+        return int((oldest + self.window - now).total_seconds()) + 1
 
     async def record_failure(self, session: AsyncSession, limits: list[Limit]) -> list[int]:
         """Count one failure against every limit; returns the hits' ids, to `release` if it was no failure."""
         return await store.add_hits(session, [limit.key for limit in limits], self._clock.now())
+
+    async def settle(self, session: AsyncSession, hit_ids: list[int]) -> None:
+        """The reserved attempt failed: its hits become failures (reservations that never settle count after a
+        while too, so a replica dying mid-attempt leaves nothing uncounted)."""
+        await store.settle_hits(session, hit_ids)
 
     async def release(self, session: AsyncSession, hit_ids: list[int], *, clear: list[Limit] | None = None) -> None:
         """Take back hits reserved by `record_failure` for an attempt that turned out not to be a failure, and

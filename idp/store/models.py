@@ -102,6 +102,8 @@ class RateLimitHit(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # False while the attempt is still being checked (a reservation), True once it is known to have failed.
+    settled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class KnownDevice(Base):

@@ -8,23 +8,55 @@ never deadlock (PostgreSQL otherwise locks in scan order, which differs between 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, false, func, insert, or_, select
+from sqlalchemy import ColumnElement, case, delete, false, func, insert, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.store.models import KnownDevice, RateLimitHit
 
 
-async def count_hits(session: AsyncSession, keys: Sequence[str], since: datetime) -> dict[str, tuple[int, datetime]]:
-    """For each key with hits after `since`: how many, and the oldest one's time (one indexed query)."""
+@dataclass(frozen=True)
+class HitCount:
+    counted: int  # failures, plus attempts still being checked that came first (ids up to the caller's)
+    failed: int  # failures alone: attempts known to have failed, or reservations abandoned long ago
+    oldest: datetime
+
+
+async def count_hits(
+    session: AsyncSession,
+    keys: Sequence[str],
+    since: datetime,
+    *,
+    upto_id: int | None = None,
+    abandoned_before: datetime | None = None,
+) -> dict[str, HitCount]:
+    """For each key with hits after `since`: counts and the oldest hit's time (one indexed query).
+
+    Attempts still being checked count only when their id is at most `upto_id` (they came first); without it
+    they all count. Reservations from before `abandoned_before` count as failures (their replica died).
+    """
+    failed: ColumnElement[bool] = RateLimitHit.settled.is_(True)
+    if abandoned_before is not None:
+        failed = or_(failed, RateLimitHit.at <= abandoned_before)
+    counted = or_(failed, RateLimitHit.id <= upto_id) if upto_id is not None else true()
     result = await session.execute(
-        select(RateLimitHit.key, func.count(), func.min(RateLimitHit.at))
+        select(
+            RateLimitHit.key,
+            func.count(),
+            func.min(RateLimitHit.at),
+            func.sum(case((counted, 1), else_=0)),
+            func.sum(case((failed, 1), else_=0)),
+        )
         .where(RateLimitHit.key.in_(list(keys)), RateLimitHit.at > since)
         .group_by(RateLimitHit.key)
     )
-    return {key: (count, oldest) for key, count, oldest in result.all()}
+    return {
+        key: HitCount(counted=int(n_counted or 0), failed=int(n_failed or 0), oldest=oldest)
+        for key, _, oldest, n_counted, n_failed in result.all()
+    }
 
 
 async def add_hits(session: AsyncSession, keys: Sequence[str], at: datetime) -> list[int]:
@@ -57,6 +89,18 @@ async def delete_hits(session: AsyncSession, ids: Sequence[int], *, keys: Sequen
 async def clear_hits(session: AsyncSession, keys: Sequence[str]) -> int:
     """Delete every hit of `keys` (a success or an operator's unlock)."""
     return await delete_hits(session, (), keys=keys)
+
+
+async def settle_hits(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Mark reservations as failures (the attempt was checked and was wrong); locks taken in id order."""
+    if not ids:
+        return
+    locked = await session.execute(
+        select(RateLimitHit.id).where(RateLimitHit.id.in_(list(ids))).order_by(RateLimitHit.id).with_for_update()
+    )
+    present = list(locked.scalars())
+    if present:
+        await session.execute(update(RateLimitHit).where(RateLimitHit.id.in_(present)).values(settled=True))
 
 
 async def purge_hits(session: AsyncSession, before: datetime) -> int:

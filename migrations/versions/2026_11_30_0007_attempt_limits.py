@@ -1,4 +1,4 @@
-"""Attempt limits: browsers known to have signed in to an account, counted apart from strangers.
+"""Attempt limits: reservations told apart from failures; browsers known to an account, counted apart.
 
 Revision ID: 2026_11_30_0007
 Revises: 0004
@@ -20,6 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("ratelimit_hits") as batch:
+        batch.add_column(sa.Column("settled", sa.Boolean(), nullable=False, server_default=sa.true()))
     op.create_table(
         "known_devices",
         sa.Column("key_hash", sa.String(64), nullable=False),
@@ -34,3 +36,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_known_devices_user_id", table_name="known_devices")
     op.drop_table("known_devices")
+    with op.batch_alter_table("ratelimit_hits") as batch:
+        batch.drop_column("settled")
