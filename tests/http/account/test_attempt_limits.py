@@ -144,6 +144,28 @@ async def test_wrong_enrollment_codes_do_not_lock_password_sign_in(running: Runn
         assert (await submit_login(elsewhere, EMAIL, PASSWORD)).status_code == 303
 
 
+# -- item 5: concurrent sign-ins of one account ---------------------------------------------------------------
+
+
+async def test_32_right_passwords_for_one_account_at_once_all_get_in(start_app: StartApp, settings: Settings) -> None:
+    first = await start_app(settings)
+    second = await start_app(settings)
+    await make_user(first.idp)
+    clients = [(first if i % 2 else second).client(ip=f"203.0.113.{i}") for i in range(32)]
+    try:
+        tokens = [await csrf_token(client) for client in clients]
+        responses = await asyncio.gather(
+            *(
+                client.post("/login", data={"username": EMAIL, "password": PASSWORD, "csrf_token": token})
+                for client, token in zip(clients, tokens, strict=True)
+            )
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+    assert [r.status_code for r in responses] == [303] * 32
+
+
 # -- operators unlock ----------------------------------------------------------------------------------------
 
 
