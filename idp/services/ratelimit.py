@@ -74,14 +74,14 @@ class RateLimiter:
         per_account: int,
         per_address: int,
         admin_per_address: int = 20,
-        device_key: bytes = b"",
+        device_key: bytes,
     ) -> None:
         self._clock = clock
         self.window = timedelta(seconds=window_seconds)
         self.per_account = per_account
         self.per_address = per_address
         self.admin_per_address = admin_per_address
-        self._device_key = device_key or b"idp-devices-unkeyed"
+        self._device_key = device_key
 
     def login_limits(self, email_norm: str, client_ip: str) -> list[Limit]:
         """A stranger's limits: the account, shared by everyone without a known device, and the address."""
@@ -95,8 +95,7 @@ class RateLimiter:
         self, session: AsyncSession, email_norm: str, user: User | None, client_ip: str, device: str | None
     ) -> list[Limit]:
         """The limits of a sign-in attempt: a known device's own counter, or the stranger's limits."""
-        if user is not None and plausible_device(device):
-            assert device is not None
+        if user is not None and device is not None and plausible_device(device):
             bond = self.device_hash(device, user.id)
             if await store.is_known_device(session, bond):
                 return [Limit(device_limit_key(bond), self.per_account, "device")]
@@ -116,11 +115,9 @@ class RateLimiter:
 
     async def remember_device(self, session: AsyncSession, device: str | None, user: User) -> str:
         """Record that this browser signed in to `user`; returns its device cookie (a new one if it had none)."""
-        if not plausible_device(device):
-            device = new_opaque(32)
-        assert device is not None
-        await store.remember_device(session, self.device_hash(device, user.id), user.id, self._clock.now())
-        return device
+        kept = device if device is not None and plausible_device(device) else new_opaque(32)
+        await store.remember_device(session, self.device_hash(kept, user.id), user.id, self._clock.now())
+        return kept
 
     async def check(self, session: AsyncSession, limits: list[Limit]) -> None:
         """Raise RateLimited (with the seconds until the window frees a slot) if any limit is reached, counting
