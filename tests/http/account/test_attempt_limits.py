@@ -166,6 +166,17 @@ async def test_32_right_passwords_for_one_account_at_once_all_get_in(start_app: 
     assert [r.status_code for r in responses] == [303] * 32
 
 
+async def test_reservations_left_by_a_dead_replica_count_as_failures(running: Running, clock: FrozenClock) -> None:
+    await make_user(running.idp)
+    limiter = running.idp.limiter
+    async with running.idp.db.transaction() as session:
+        for _ in range(5):  # five attempts reserved, then their replica died before they turned out
+            await limiter.record_failure(session, limiter.login_limits("person@example.com", "192.0.2.99"))
+    clock.advance(61)
+    async with running.client() as client:
+        assert (await submit_login(client, EMAIL, PASSWORD)).status_code == 429
+
+
 # -- operators unlock ----------------------------------------------------------------------------------------
 
 
