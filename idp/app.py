@@ -95,6 +95,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         per_account=settings.login_max_failures_per_account,
         per_address=settings.login_max_failures_per_address,
         admin_per_address=settings.admin_max_failures_per_address,
+        device_key=derive_key(keys.secret_key, "known-devices"),
     )
     key_ring = KeyRing(db, Sealer(keys.encryption_key, "signing-keys"), clock)
     await key_ring.start()

@@ -267,6 +267,15 @@ def cmd_users_reset_mfa(args: argparse.Namespace) -> None:
     _operate(go)
 
 
+def cmd_users_unlock(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        user = await _find_user(idp, args.email if args.email else args.user or "")
+        await idp.login.unlock(user.id, actor=CLI_ACTOR)
+        return {**_user_json(user), "unlocked": True}
+
+    _operate(go)
+
+
 async def _find_user(idp: Any, key: str) -> Any:
     """A user by id, or by email when `key` contains an @."""
     from idp.errors import NotFound
@@ -499,6 +508,11 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("user", help="user id or email")
     reset.add_argument("--reason", required=True, help="why, and what proof of identity was seen (audited)")
     reset.set_defaults(func=cmd_users_reset_mfa)
+    unlock = users.add_parser("unlock", help="clear the sign-in attempt limits on an account (audited)")
+    unlock_who = unlock.add_mutually_exclusive_group(required=True)
+    unlock_who.add_argument("--email", help="the account's email")
+    unlock_who.add_argument("user", nargs="?", help="or the user id")
+    unlock.set_defaults(func=cmd_users_unlock)
 
     clients_list = clients.add_parser("list", help="list clients")
     clients_list.add_argument("--after", help="continue after this client id")

@@ -36,6 +36,11 @@ class CookiePolicy:
     def csrf_name(self) -> str:
         return "__Host-idp_csrf" if self.secure else "idp_csrf"
 
+    @property
+    def device_name(self) -> str:
+        """The long-lived cookie naming this browser, so its sign-in attempts count apart from strangers'."""
+        return "__Host-idp_device" if self.secure else "idp_device"
+
     def set(self, response: Response, name: str, value: str, max_age: int | None = None) -> None:
         response.set_cookie(name, value, max_age=max_age, path="/", secure=self.secure, httponly=True, samesite="lax")
 

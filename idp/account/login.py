@@ -15,6 +15,7 @@ from idp.account.web import client_ip, csrf_failed, error_page, services, sessio
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
 from idp.errors import InvalidCredentials, Overloaded, RateLimited
 from idp.security import safe_next
+from idp.services.ratelimit import DEVICE_COOKIE_SECONDS
 from idp.services.users import MAX_EMAIL_LENGTH
 from idp.templating import render
 
@@ -85,6 +86,7 @@ async def login_submit(request: Request) -> Response:
             client_ip=client_ip(request),
             user_agent=request.headers.get("user-agent", ""),
             previous_cookie=session_cookie(request),
+            device=request.cookies.get(idp.cookies.device_name),
         )
     except InvalidCredentials as exc:
         idp.metrics.logins.labels("failure").inc()
@@ -108,6 +110,7 @@ async def login_submit(request: Request) -> Response:
         target = next_url
     response = RedirectResponse(target, status_code=303)
     idp.cookies.set(response, idp.cookies.session_name, result.session_cookie)
+    idp.cookies.set(response, idp.cookies.device_name, result.device_cookie, max_age=DEVICE_COOKIE_SECONDS)
     return response
 
 

@@ -57,15 +57,16 @@ async def _submit(request: Request, kind: str) -> Response:
     if active is None:
         return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)
     ip = client_ip(request)
+    device = request.cookies.get(idp.cookies.device_name)
     try:
-        factor = await idp.mfa.verify(active.user, form["code"], kind=kind, client_ip=ip)
+        factor = await idp.mfa.verify(active.user, form["code"], kind=kind, client_ip=ip, device=device)
     except InvalidCode:
         idp.metrics.logins.labels("failure").inc()
         return _form(request, kind, next_url, error=messages.WRONG_CODE, status=400)
     except RateLimited as exc:
         idp.metrics.logins.labels("rate_limited").inc()
         return rate_limited_page(request, exc)
-    cookie, _ = await idp.mfa.complete_sign_in(active, factor, client_ip=ip)
+    cookie, _ = await idp.mfa.complete_sign_in(active, factor, client_ip=ip, device=device)
     idp.metrics.logins.labels("success").inc()
     if kind == "backup":
         response: Response = render(

@@ -119,24 +119,54 @@ def decode_cursor(cursor: str | None) -> str | None:
 
 
 async def _authenticate(request: Request) -> AdminIdentity:
+    """The caller's admin identity, or ApiError 401 (audited) or 429 past the address's failure limit.
+
+    A wrong token is counted (reserved) and committed before the limit is checked, as at sign-in, so a burst of
+    concurrent guesses on any number of replicas cannot all pass the check before the first failure is recorded.
+    """
     idp = request.app.state.idp
     ip = request.client.host if request.client else ""
     limits = idp.limiter.admin_limits(ip)
-    async with idp.db.transaction() as session:
-        try:
-            await idp.limiter.check(session, limits)
-        except RateLimited as exc:
-            raise ApiError(
-                429, "rate_limited", "too many failed attempts", {"Retry-After": str(exc.retry_after)}
-            ) from None
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    admin = await idp.admin_tokens.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    bearer = token.strip() if scheme.lower() == "bearer" else ""
+    admin = await idp.admin_tokens.authenticate(bearer) if bearer else None
+    reserved: list[int] = []
+    reason, credential = "", ""
+    if admin is None:
+        reason, credential = await _refusal(idp, header, scheme, bearer)
+        async with idp.db.transaction() as session:
+            reserved = await idp.limiter.record_failure(session, limits)
+    try:
+        if admin is None:
+            await idp.limiter.admit(idp.db, limits, reserved)
+        else:
+            # A valid token is refused too while the address is locked out, so the answer tells nothing.
+            async with idp.db.transaction() as session:
+                await idp.limiter.check(session, limits)
+    except RateLimited as exc:
+        # The refused attempt was not tried: it does not count, so the window still passes by itself.
+        async with idp.db.transaction() as session:
+            await idp.limiter.release(session, reserved)
+            await idp.audit.record(session, "admin.locked", client_ip=ip, outcome="refused", scope=exc.scope)
+        raise ApiError(429, "rate_limited", "too many failed attempts", {"Retry-After": str(exc.retry_after)}) from None
     if admin is None:
         async with idp.db.transaction() as session:
-            await idp.limiter.record_failure(session, limits)
+            await idp.limiter.settle(session, reserved)
+            await idp.audit.record(
+                session, "admin.auth_failed", client_ip=ip, outcome="failure", reason=reason, credential=credential
+            )
         raise ApiError(401, "unauthorized", "a valid admin bearer token is required", {"WWW-Authenticate": "Bearer"})
     return admin
+
+
+async def _refusal(idp: Any, header: str, scheme: str, bearer: str) -> tuple[str, str]:
+    """Why a presentation failed (never the token): no header, another scheme, or what the token service says."""
+    if not header:
+        return "missing", ""
+    if scheme.lower() != "bearer":
+        return "not_bearer", ""
+    return await idp.admin_tokens.refusal(bearer)
 
 
 def _validation_message(exc: ValidationError) -> str:

@@ -80,3 +80,14 @@ async def reset_mfa(call: Call) -> UserOut:
 @operation("POST", "/users/{user_id}/sessions/revoke", summary="End every session and token", status=204, errors=(404,))
 async def revoke_sessions(call: Call) -> None:
     await call.idp.users.revoke_sessions(call.path["user_id"], actor=call.admin.actor, client_ip=call.client_ip)
+
+
+@operation(
+    "POST",
+    "/users/{user_id}/unlock",
+    summary="Clear the sign-in attempt limits on the account (device-bound ones included)",
+    status=204,
+    errors=(404,),
+)
+async def unlock_user(call: Call) -> None:
+    await call.idp.login.unlock(call.path["user_id"], actor=call.admin.actor, client_ip=call.client_ip)

@@ -14,6 +14,7 @@ from urllib.parse import unquote_plus
 from starlette.requests import Request
 
 from idp.account.forms import FormError, read_form
+from idp.account.web import client_ip, services
 from idp.oidc.errors import InvalidClient, InvalidRequest
 from idp.services.clients import ClientInfo, ClientService
 
@@ -38,8 +39,8 @@ def _basic_credentials(header: str) -> tuple[str, str]:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-async def authenticate_client(request: Request, form: dict[str, str], clients: ClientService) -> Authenticated:
-    """The authenticated client, or InvalidClient (401). A client must use exactly one method."""
+def _presented(request: Request, form: dict[str, str]) -> tuple[str, str, str]:
+    """The client id, secret and method a request presents; InvalidRequest if it mixes methods."""
     header = request.headers.get("authorization")
     if header is not None:
         if form.get("client_secret"):
@@ -47,21 +48,47 @@ async def authenticate_client(request: Request, form: dict[str, str], clients: C
         client_id, secret = _basic_credentials(header)
         if form.get("client_id") and form["client_id"] != client_id:
             raise InvalidRequest("client_id in the body differs from the one in the Authorization header")
-        method = "client_secret_basic"
-    else:
-        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
-        method = "client_secret_post" if secret else "none"
-    if not client_id:
-        raise InvalidClient("client authentication is required")
-    client = await clients.find(client_id)
-    if client is None:
-        raise InvalidClient("client authentication failed", detail="unknown client")
-    if client.public:
-        if method != "none":
-            raise InvalidClient("client authentication failed", detail="public client sent a secret")
-    elif method == "none" or not client.check_secret(secret):
-        raise InvalidClient("client authentication failed", detail=f"bad credentials via {method}")
-    return Authenticated(client, method)
+        return client_id, secret, "client_secret_basic"
+    client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+    return client_id, secret, "client_secret_post" if secret else "none"
+
+
+async def authenticate_client(request: Request, form: dict[str, str], clients: ClientService) -> Authenticated:
+    """The authenticated client, or InvalidClient (401, audited). A client must use exactly one method."""
+    client: ClientInfo | None = None
+    try:
+        client_id, secret, method = _presented(request, form)
+        if not client_id:
+            raise InvalidClient("client authentication is required")
+        client = await clients.find(client_id)
+        if client is None:
+            raise InvalidClient("client authentication failed", detail="unknown client")
+        if client.public:
+            if method != "none":
+                raise InvalidClient("client authentication failed", detail="public client sent a secret")
+        elif method == "none" or not client.check_secret(secret):
+            raise InvalidClient("client authentication failed", detail=f"bad credentials via {method}")
+        return Authenticated(client, method)
+    except InvalidClient as exc:
+        await _audit_failure(request, client, exc.detail or exc.description)
+        raise
+
+
+async def _audit_failure(request: Request, client: ClientInfo | None, reason: str) -> None:
+    """A failed client authentication in the audit log: the client id only when it names a registered client
+    (a presented id may be anything, even a pasted secret), where from, and why; never the credential."""
+    idp = services(request)
+    async with idp.db.transaction() as session:
+        await idp.audit.record(
+            session,
+            "client.auth_failed",
+            actor=f"client:{client.client_id}" if client else "",
+            client_ip=client_ip(request),
+            outcome="failure",
+            client_id=client.client_id if client else "",
+            endpoint=request.url.path[:100],
+            reason=reason,
+        )
 
 
 TOKEN_FIELDS = {"token": 200, "token_type_hint": 50, "client_id": 64, "client_secret": 100}

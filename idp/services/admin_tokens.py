@@ -70,6 +70,20 @@ class AdminTokenService:
                 await store.mark_used(session, row.id, now)
         return AdminIdentity(row.id, row.name)
 
+    async def refusal(self, token: str) -> tuple[str, str]:
+        """Why `authenticate` refused `token`, for the audit log: (reason, the token's id when it is one of ours).
+
+        Never the token itself: a revoked token is named by its row id, anything else by a reason alone."""
+        if not token:
+            return "missing", ""
+        if not token.startswith(PREFIX) or len(token) > 100:
+            return "malformed", ""
+        async with self._db.transaction() as session:
+            row = await store.find_by_hash(session, sha256_hex(token))
+        if row is None:
+            return "unknown", ""
+        return ("revoked" if row.revoked_at is not None else "refused"), row.id
+
     async def list(self) -> list[AdminToken]:
         async with self._db.transaction() as session:
             return list(await store.list_tokens(session))

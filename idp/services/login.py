@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from idp.auth.passwords import MAX_PASSWORD_LENGTH, PasswordPool
 from idp.clock import Clock
-from idp.errors import InvalidCredentials, Overloaded, RateLimited
+from idp.errors import InvalidCredentials, NotFound, Overloaded, RateLimited
 from idp.services.audit import AuditLog
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import SessionService
@@ -28,6 +28,7 @@ class SignIn:
     session_cookie: str
     methods: tuple[str, ...]
     pending: bool = False
+    device_cookie: str = ""  # this browser's device cookie, to set (again) on the response
 
 
 class LoginService:
@@ -57,25 +58,27 @@ class LoginService:
         client_ip: str,
         user_agent: str = "",
         previous_cookie: str | None = None,
+        device: str | None = None,
     ) -> SignIn:
         """Check the password and start a session (replacing `previous_cookie`'s); raise InvalidCredentials,
-        RateLimited or Overloaded. Every failure looks the same from outside."""
+        RateLimited or Overloaded. Every failure looks the same from outside. `device` is the browser's device
+        cookie; the result carries the one to set."""
         email_norm = normalize_email(email)[:MAX_EMAIL_LENGTH]
-        limits = self._limiter.login_limits(email_norm, client_ip)
 
         # The attempt is counted as a failure and committed before it is checked, so concurrent guesses see each
         # other and a burst cannot slip under the limit; a refusal or a success takes the reservation back.
         async with self._db.transaction() as session:
+            user = await users_store.find_user_by_email(session, email_norm) if email_norm else None
+            # A browser that signed in to this account before has its own counter: strangers cannot lock it out.
+            limits = await self._limiter.sign_in_limits(session, email_norm, user, client_ip, device)
             reserved = await self._limiter.record_failure(session, limits)
 
-        # Read phase: short transaction, released before the slow hash so no connection waits on argon2.
-        locked: RateLimited | None = None
-        async with self._db.transaction() as session:
-            user = await users_store.find_user_by_email(session, email_norm) if email_norm else None
-            try:
-                await self._limiter.check(session, limits, reserved=True)
-            except RateLimited as exc:
-                # Caught inside the transaction so that it commits: the lockout is audited, the attempt not counted.
+        # Check phase: short transactions, released before the slow hash so no connection waits on argon2.
+        try:
+            await self._limiter.admit(self._db, limits, reserved)
+        except RateLimited as exc:
+            # The lockout is audited; the refused attempt was not tried, so it does not count.
+            async with self._db.transaction() as session:
                 await self._limiter.release(session, reserved)
                 await self._audit.record(
                     session,
@@ -85,9 +88,7 @@ class LoginService:
                     outcome="refused",
                     scope=exc.scope,
                 )
-                locked = exc
-        if locked is not None:
-            raise locked
+            raise
 
         too_long = len(password) > MAX_PASSWORD_LENGTH
         candidate = password[:MAX_PASSWORD_LENGTH]
@@ -104,6 +105,7 @@ class LoginService:
         if not ok:
             async with self._db.transaction() as session:
                 reason = "unknown_user" if user is None else ("disabled" if user.disabled else "bad_password")
+                await self._limiter.settle(session, reserved)
                 await self._audit.record(
                     session,
                     "login.failure",
@@ -131,17 +133,32 @@ class LoginService:
             cookie = await self._sessions.create(
                 session, user, methods, client_ip=client_ip, user_agent=user_agent, pending=pending
             )
-            await self._limiter.release(session, reserved)
+            # The browser is known to this account from now on (the password was right; a person with two-step
+            # verification gets it at this step too, so a stranger cannot lock them out of the second step either).
+            device_cookie = await self._limiter.remember_device(session, device, user)
+            # The account's failure count stays until the code is right, so a known password cannot be used to
+            # reset it between code guesses. Taking back the reservation and clearing the count are one ordered
+            # delete: concurrent sign-ins of one account wait for each other but never deadlock.
+            await self._limiter.release(session, reserved, clear=None if pending else limits[:1])
             if pending:
-                # The account's failure count stays until the code is right, so a known password cannot
-                # be used to reset it between code guesses.
                 await self._audit.record(session, "login.password_ok", user_id=user.id, client_ip=client_ip)
             else:
-                await self._limiter.reset(session, limits[0])
                 await self._audit.record(
                     session, "login.success", user_id=user.id, client_ip=client_ip, methods=" ".join(methods)
                 )
-        return SignIn(user=user, session_cookie=cookie, methods=methods, pending=pending)
+        return SignIn(user=user, session_cookie=cookie, methods=methods, pending=pending, device_cookie=device_cookie)
+
+    async def unlock(self, user_id: str, *, actor: str, client_ip: str = "") -> User:
+        """An operator clears every attempt limit on the account (device-bound ones included); audited."""
+        async with self._db.transaction() as session:
+            user = await users_store.find_user(session, user_id) if len(user_id) <= 36 else None
+            if user is None:
+                raise NotFound("no user with this id")
+            cleared = await self._limiter.unlock(session, user)
+            await self._audit.record(
+                session, "admin.user_unlocked", user_id=user.id, actor=actor, client_ip=client_ip, cleared=cleared
+            )
+        return user
 
 
 def amr_and_acr(methods: tuple[str, ...] | list[str]) -> tuple[list[str], str]:

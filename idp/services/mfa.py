@@ -139,11 +139,12 @@ class MfaService:
             raise Conflict("two-step verification is already on")
         if pending is None or now - pending.created_at >= PENDING_ENROLLMENT:
             raise NotEnrolling("the setup has expired; scan the new QR code")
-        reserved = await self._reserve(user, client_ip)
+        # Wrong codes while setting up count under the enrollment's own key, never against password sign-in.
+        reserved = await self._reserve(user, client_ip, enrolling=True)
         secret = self._sealer.open(pending.secret, aad=_enrollment_aad(active)).decode()
         step = totp.matching_step(secret, code, now)
         if step is None:
-            await self._failed(user, client_ip, "enroll")
+            await self._failed(user, client_ip, "enroll", reserved)
             raise InvalidCode("wrong code")
         codes = backup_codes.generate()
         async with self._db.transaction() as session:
@@ -163,10 +164,14 @@ class MfaService:
 
     # -- the second step ------------------------------------------------------------------------------
 
-    async def verify(self, user: User, code: str, *, kind: str, client_ip: str) -> SecondFactor:
-        """Check an authenticator code (`kind` "otp") or a backup code ("backup"); InvalidCode or RateLimited."""
+    async def verify(
+        self, user: User, code: str, *, kind: str, client_ip: str, device: str | None = None
+    ) -> SecondFactor:
+        """Check an authenticator code (`kind` "otp") or a backup code ("backup"); InvalidCode or RateLimited.
+
+        `device` (the browser's device cookie) lets a browser known to the account count apart from strangers."""
         now = self._clock.now()
-        reserved = await self._reserve(user, client_ip)
+        reserved = await self._reserve(user, client_ip, device=device)
         async with self._db.transaction() as session:
             cred = await store.find_totp(session, user.id)
             if cred is None or cred.confirmed_at is None:
@@ -186,7 +191,7 @@ class MfaService:
                     session, "mfa.backup_code_used", user_id=user.id, client_ip=client_ip, remaining=left
                 )
         if not ok:
-            await self._failed(user, client_ip, kind)
+            await self._failed(user, client_ip, kind, reserved)
             raise InvalidCode("wrong code")
         return SecondFactor(method=kind, backup_codes_left=left)
 
@@ -196,13 +201,15 @@ class MfaService:
         return await self.verify(user, code, kind=kind, client_ip=client_ip)
 
     async def complete_sign_in(
-        self, active: ActiveSession, factor: SecondFactor, *, client_ip: str
+        self, active: ActiveSession, factor: SecondFactor, *, client_ip: str, device: str | None = None
     ) -> tuple[str, tuple[str, ...]]:
         """Finish a pending sign-in or step up a password-only session; returns the new cookie and methods."""
         methods = ("pwd", "otp") if factor.method == "otp" else ("pwd", "backup")
         async with self._db.transaction() as session:
             cookie = await self._sessions.elevate(session, active, methods, client_ip=client_ip)
-            await self._limiter.reset(session, self._limiter.login_limits(active.user.email_norm, client_ip)[0])
+            user = active.user
+            limits = await self._limiter.sign_in_limits(session, user.email_norm, user, client_ip, device)
+            await self._limiter.reset(session, limits[0])
             await self._audit.record(
                 session,
                 "login.success",
@@ -268,28 +275,31 @@ class MfaService:
         sealed = self._sealer.seal(json.dumps(codes).encode(), aad=id_hash)
         await sessions_store.set_fresh_codes(session, id_hash, sealed, self._clock.now())
 
-    async def _reserve(self, user: User, client_ip: str) -> list[int]:
+    async def _reserve(
+        self, user: User, client_ip: str, *, device: str | None = None, enrolling: bool = False
+    ) -> list[int]:
         """Count this attempt as a failure before checking the code (so concurrent guesses see each other),
         then refuse if over the limit; the caller releases the reservation when the code was right."""
-        limits = self._limiter.login_limits(user.email_norm, client_ip)
         async with self._db.transaction() as session:
+            if enrolling:
+                limits = self._limiter.enrollment_limits(user.id)
+            else:
+                limits = await self._limiter.sign_in_limits(session, user.email_norm, user, client_ip, device)
             reserved = await self._limiter.record_failure(session, limits)
-        locked: RateLimited | None = None
-        async with self._db.transaction() as session:
-            try:
-                await self._limiter.check(session, limits, reserved=True)
-            except RateLimited as exc:
+        try:
+            await self._limiter.admit(self._db, limits, reserved)
+        except RateLimited as exc:
+            async with self._db.transaction() as session:
                 await self._limiter.release(session, reserved)
                 await self._audit.record(
                     session, "mfa.locked", user_id=user.id, client_ip=client_ip, outcome="refused", scope=exc.scope
                 )
-                locked = exc
-        if locked is not None:
-            raise locked
+            raise
         return reserved
 
-    async def _failed(self, user: User, client_ip: str, kind: str) -> None:
+    async def _failed(self, user: User, client_ip: str, kind: str, reserved: list[int]) -> None:
         async with self._db.transaction() as session:
+            await self._limiter.settle(session, reserved)
             await self._audit.record(
                 session, "mfa.failure", user_id=user.id, client_ip=client_ip, outcome="failure", method=kind
             )

@@ -102,6 +102,21 @@ class RateLimitHit(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # False while the attempt is still being checked (a reservation), True once it is known to have failed.
+    settled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class KnownDevice(Base):
+    """A browser that has signed in to an account: a keyed hash of (device cookie, account), never the cookie.
+
+    Attempts from a known device are counted apart from everyone else's, so a stranger cannot lock the person out.
+    """
+
+    __tablename__ = "known_devices"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class InstanceSecret(Base):

@@ -130,7 +130,11 @@ async def test_cookies_are_secure_and_host_bound_over_https(start_app, make_sett
         form = await client.get("/login")
         signed_in = await submit_login(client, "person@example.com", PASSWORD)
     headers = [*set_cookies(form).values(), *set_cookies(signed_in).values()]
-    assert {header.split("=", 1)[0] for header in headers} == {"__Host-idp_csrf", "__Host-idp_session"}
+    assert {header.split("=", 1)[0] for header in headers} == {
+        "__Host-idp_csrf",
+        "__Host-idp_session",
+        "__Host-idp_device",
+    }
     for header in headers:
         assert_safe_cookie(header)
         assert "secure" in [part.strip().lower() for part in header.split(";")]
