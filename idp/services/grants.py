@@ -204,16 +204,26 @@ class GrantService:
         if row.expires_at <= now:
             raise InvalidGrant("the refresh token has expired")
         granted = row.scope.split()
+        narrowed = granted
         if scope is not None:
             requested = scope.split()
             if not set(requested) <= set(granted):
                 raise InvalidScope("the requested scope exceeds what was granted")
-            granted = [s for s in granted if s in requested]
+            narrowed = [s for s in granted if s in requested]
         assert row.user_id is not None
         assert row.auth_time is not None
         assert row.sid is not None
         subject = Subject(row.user_id, row.sid, row.auth_time, row.amr.split(), row.acr)
-        return await self._issue(session, client, subject, scope=" ".join(granted), grant_id=row.grant_id, nonce=None)
+        # RFC 6749 §6: fewer scopes narrow this access token only; the rotated refresh token keeps the grant's.
+        return await self._issue(
+            session,
+            client,
+            subject,
+            scope=" ".join(narrowed),
+            refresh_scope=row.scope,
+            grant_id=row.grant_id,
+            nonce=None,
+        )
 
     # -- client credentials --------------------------------------------------------------------------
 
@@ -277,15 +287,21 @@ class GrantService:
         scope: str,
         grant_id: str,
         nonce: str | None,
+        refresh_scope: str | None = None,
     ) -> dict[str, Any]:
-        """Mint an access token (and a refresh token, and an ID token for openid) inside the caller's transaction."""
+        """Mint an access token (and a refresh token, and an ID token for openid) inside the caller's transaction.
+
+        The refresh token carries `refresh_scope` (the whole grant's) when the access token's `scope` is narrower."""
         now = self._clock.now()
         access = new_opaque(32)
         rows = [self._token_row(access, "access", grant_id, client.client_id, subject, scope, now)]
         refresh = None
         if "refresh_token" in client.grant_types:
             refresh = new_opaque(32)
-            rows.append(self._token_row(refresh, "refresh", grant_id, client.client_id, subject, scope, now))
+            refresh_row = self._token_row(
+                refresh, "refresh", grant_id, client.client_id, subject, refresh_scope or scope, now
+            )
+            rows.append(refresh_row)
         response: dict[str, Any] = {
             "access_token": access,
             "token_type": "Bearer",

@@ -571,6 +571,41 @@ async def test_refresh_cannot_widen_the_scope(
     assert retry.json()["scope"] == "openid"
 
 
+async def test_a_narrower_refresh_narrows_the_access_token_only(
+    rp: RegisteredClient, backend: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    """RFC 6749 §6: the grant keeps its scopes; a later refresh may ask for all of them again."""
+    tokens = await redeem(backend, browser, rp, scope="openid email profile")
+
+    narrow = await backend.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "scope": "openid"},
+        auth=rp.basic,
+    )
+    assert narrow.status_code == 200, narrow.text
+    assert narrow.json()["scope"] == "openid"
+    bearer = {"Authorization": f"Bearer {narrow.json()['access_token']}"}
+    assert (await backend.get("/userinfo", headers=bearer)).json().keys() == {"sub"}
+    rotated = await backend.post("/introspect", data={"token": narrow.json()["refresh_token"]}, auth=rp.basic)
+    assert rotated.json()["scope"] == "openid email profile"
+
+    wide = await backend.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": narrow.json()["refresh_token"]},
+        auth=rp.basic,
+    )
+    assert wide.status_code == 200, wide.text
+    assert wide.json()["scope"] == "openid email profile"
+    bearer = {"Authorization": f"Bearer {wide.json()['access_token']}"}
+    assert {"sub", "email", "name"} <= (await backend.get("/userinfo", headers=bearer)).json().keys()
+    beyond = await backend.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": wide.json()["refresh_token"], "scope": "openid phone"},
+        auth=rp.basic,
+    )
+    assert_json_error(beyond, "invalid_scope")
+
+
 # -- client credentials ----------------------------------------------------------------------------------
 
 
