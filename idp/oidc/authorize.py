@@ -33,8 +33,7 @@ from idp.oidc.errors import (
     redirect_with,
 )
 from idp.oidc.policy import Reason, check_session
-from idp.services.clients import ClientInfo
-from idp.services.grants import OIDC_SCOPES
+from idp.services.clients import OIDC_SCOPES, ClientInfo
 from idp.services.login import amr_and_acr
 from idp.services.sessions import ActiveSession
 from idp.templating import render

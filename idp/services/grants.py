@@ -20,14 +20,12 @@ from idp.clock import Clock
 from idp.config import Settings
 from idp.oidc.errors import InvalidGrant, InvalidScope, InvalidToken
 from idp.services.audit import AuditLog
-from idp.services.clients import ClientInfo
+from idp.services.clients import OIDC_SCOPES, ClientInfo
 from idp.services.keys import KeyRing
 from idp.services.sessions import ActiveSession
 from idp.store import grants as store
 from idp.store.db import Database
 from idp.store.models import AuthorizationCode, Token, User
-
-OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 
 
 def s256(verifier: str) -> str:
@@ -228,10 +226,14 @@ class GrantService:
     # -- client credentials --------------------------------------------------------------------------
 
     async def client_credentials(self, client: ClientInfo, *, scope: str | None) -> dict[str, Any]:
-        """RFC 6749 §4.4: a service token with no person behind it; person scopes make no sense here."""
-        requested = (scope or "").split()
+        """RFC 6749 §4.4: a service token with no person behind it, carrying only scopes the client registered;
+        none asked for means all of them (§3.3 lets us default)."""
+        requested = list(dict.fromkeys((scope or "").split())) if scope else list(client.scopes)
         if any(s in OIDC_SCOPES for s in requested):
             raise InvalidScope("client_credentials tokens cannot carry person scopes such as openid")
+        unregistered = [s for s in requested if s not in client.scopes]
+        if unregistered:
+            raise InvalidScope(f"this client is not registered for the scope {unregistered[0][:40]!r}")
         now = self._clock.now()
         access = new_opaque(32)
         async with self._db.transaction() as session:

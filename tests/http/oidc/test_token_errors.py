@@ -9,11 +9,11 @@ from urllib.parse import quote_plus, urlencode
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from idp.auth.tokens import sha256_hex
 from idp.clock import FrozenClock
-from idp.store.models import Client
+from idp.store.models import Client, Token
 from tests.conftest import Running
 from tests.support.oidc import RegisteredClient, auth_params, make_client, pkce_pair, query_of
 from tests.support.wire import assert_json_error
@@ -674,6 +674,43 @@ async def test_client_credentials_with_person_scopes_is_invalid_scope(
         "/token", data={"grant_type": "client_credentials", "scope": scope}, auth=service.basic
     )
     assert_json_error(response, "invalid_scope")
+
+
+@pytest.fixture
+async def scoped(running: Running) -> RegisteredClient:
+    return await make_client(
+        running.idp, "Jobs API client", grant_types=["client_credentials"], scopes=["jobs.read", "jobs.write"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("asked", "granted"),
+    [(None, "jobs.read jobs.write"), ("jobs.read", "jobs.read"), ("jobs.write jobs.read", "jobs.write jobs.read")],
+)
+async def test_client_credentials_carry_registered_scopes(
+    scoped: RegisteredClient, backend: httpx.AsyncClient, asked: str | None, granted: str
+) -> None:
+    form = {"grant_type": "client_credentials", **({"scope": asked} if asked else {})}
+
+    response = await backend.post("/token", data=form, auth=scoped.basic)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == granted
+    introspected = await backend.post("/introspect", data={"token": response.json()["access_token"]}, auth=scoped.basic)
+    assert introspected.json()["scope"] == granted
+
+
+@pytest.mark.parametrize("asked", ["jobs.admin", "jobs.read jobs.admin", "JOBS.READ", "anything"])
+async def test_client_credentials_refuse_scopes_not_registered(
+    running: Running, scoped: RegisteredClient, service: RegisteredClient, backend: httpx.AsyncClient, asked: str
+) -> None:
+    for client in (scoped, service):  # `service` registered no scopes at all
+        response = await backend.post(
+            "/token", data={"grant_type": "client_credentials", "scope": asked}, auth=client.basic
+        )
+        assert_json_error(response, "invalid_scope")
+    async with running.idp.db.transaction() as session:
+        assert (await session.execute(select(func.count()).select_from(Token))).scalar_one() == 0
 
 
 async def test_client_credentials_client_cannot_use_the_code_flow(
