@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
 from idp.clock import FrozenClock
 from tests.conftest import Running
+from tests.support.mfa import enroll, totp_code
 from tests.support.oidc import (
     RegisteredClient,
     auth_params,
@@ -443,3 +445,103 @@ async def test_prompt_login_then_consent_does_not_loop(
 
     assert query_of(allowed.headers["location"])["state"] == params["state"]
     code_of(allowed, asking)
+
+
+# -- step-up and fresh sign-ins with two-step verification ------------------------------------------------------
+
+
+async def two_step_person(running: Running, clock: FrozenClock) -> str:
+    """Turn two-step verification on for the person from another browser; returns the authenticator secret."""
+    async with running.client() as phone:
+        await submit_login(phone, "person@example.com", PASSWORD)
+        secret, _ = await enroll(phone, clock.now())
+    clock.advance(31)  # the enrollment code's time step is used up
+    return secret
+
+
+async def second_step(browser: httpx.AsyncClient, verify_location: str, secret: str, clock: FrozenClock) -> str:
+    """Pass /login/verify (as sent there with `next`); returns where it sends the browser on."""
+    page = await browser.get(verify_location)
+    assert page.status_code == 200, (page.status_code, page.headers.get("location"))
+    done = await browser.post(
+        "/login/verify",
+        data={
+            "code": totp_code(secret, clock.now()),
+            "csrf_token": csrf_from(page.text),
+            "next": query_of(verify_location)["next"],
+        },
+    )
+    assert done.status_code == 303, done.text
+    return done.headers["location"]
+
+
+async def test_step_up_keeps_the_sid_and_auth_time_of_the_session_it_raises(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, backend: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    await sign_in(browser)  # password only: two-step verification is turned on afterwards, elsewhere
+    secret = await two_step_person(running, clock)
+    verifier, challenge = pkce_pair()
+    before = await id_token_claims(
+        backend, rp, code_of(await browser.get("/authorize", params=auth_params(rp, challenge)), rp), verifier
+    )
+    assert before["acr"] == "pwd"
+    clock.advance(60)
+
+    verifier, challenge = pkce_pair()
+    start = await browser.get("/authorize", params=auth_params(rp, challenge, acr_values="mfa"))
+    assert start.headers["location"].startswith("/login/verify?")
+    after = await id_token_claims(
+        backend,
+        rp,
+        code_of(await browser.get(await second_step(browser, start.headers["location"], secret, clock)), rp),
+        verifier,
+    )
+
+    assert after["acr"] == "mfa"
+    assert (after["sid"], after["auth_time"]) == (before["sid"], before["auth_time"])
+
+
+@pytest.mark.parametrize("fresh", [{"prompt": "login"}, {"max_age": "30"}])
+async def test_a_fresh_sign_in_needs_the_password_not_only_the_second_factor(
+    running: Running,
+    rp: RegisteredClient,
+    browser: httpx.AsyncClient,
+    backend: httpx.AsyncClient,
+    clock: FrozenClock,
+    fresh: dict[str, str],
+) -> None:
+    await sign_in(browser)
+    secret = await two_step_person(running, clock)  # also lets 31 s pass: older than max_age=30
+    verifier, challenge = pkce_pair()
+    params = auth_params(rp, challenge, acr_values="mfa", **fresh)
+    start = await browser.get("/authorize", params=params)
+    login_location = start.headers["location"]
+    assert login_location.startswith("/login?")
+    continuation = query_of(login_location)["next"]
+
+    # Skipping the password: straight to the second step with the continuation.
+    shortcut = "/login/verify?" + urlencode({"next": continuation})
+    back = await browser.get(await second_step(browser, shortcut, secret, clock))
+
+    assert back.headers["location"].startswith("/login?"), back.headers["location"]
+    assert await code_rows(running) == 0
+
+    # With the password (and then the code, in another time step) the request goes through, signed in anew.
+    clock.advance(31)
+    login = await submit_login(
+        browser,
+        "person@example.com",
+        PASSWORD,
+        next_url=query_of(back.headers["location"])["next"],
+        form_page=back.headers["location"],
+    )
+    assert login.headers["location"].startswith("/login/verify?")
+    signed_in_at = int(clock.now().timestamp())
+    clock.advance(5)
+    claims = await id_token_claims(
+        backend,
+        rp,
+        code_of(await browser.get(await second_step(browser, login.headers["location"], secret, clock)), rp),
+        verifier,
+    )
+    assert (claims["acr"], claims["auth_time"]) == ("mfa", signed_in_at)
