@@ -24,6 +24,7 @@ from idp.services.clients import OIDC_SCOPES, ClientInfo
 from idp.services.keys import KeyRing
 from idp.services.sessions import ActiveSession
 from idp.store import grants as store
+from idp.store import markers as markers_store
 from idp.store.db import Database
 from idp.store.models import AuthorizationCode, Token, User
 
@@ -422,6 +423,14 @@ class GrantService:
         """Housekeeping: drop codes and tokens a day past their expiry (kept a while for reuse detection)."""
         async with self._db.transaction() as session:
             await store.purge_expired(session, self._clock.now() - timedelta(days=1))
+            await markers_store.purge_expired(session, self._clock.now())
+
+    # -- sign-in continuation markers ----------------------------------------------------------------
+
+    async def use_marker(self, marker: str, *, expires_at: datetime) -> bool:
+        """Spend a sign-in continuation marker: True the first time on any replica, False ever after."""
+        async with self._db.transaction() as session:
+            return await markers_store.use_marker(session, sha256_hex(marker), expires_at)
 
     # -- consent -------------------------------------------------------------------------------------
 

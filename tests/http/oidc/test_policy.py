@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
@@ -545,3 +546,85 @@ async def test_a_fresh_sign_in_needs_the_password_not_only_the_second_factor(
         verifier,
     )
     assert (claims["acr"], claims["auth_time"]) == ("mfa", signed_in_at)
+
+
+# -- the sign-in continuation marker: bound to its request, single use ---------------------------------------------
+
+
+async def fresh_sign_in_flow(
+    browser: httpx.AsyncClient, rp: RegisteredClient, **extra: str
+) -> tuple[str, httpx.Response]:
+    """prompt=login (or `extra`): sent to /login, signed in, back at /authorize; the continuation and its answer."""
+    response = await browser.get("/authorize", params=auth_params(rp, **({"prompt": "login"} | extra)))
+    location = response.headers["location"]
+    assert location.startswith("/login?")
+    continuation = query_of(location)["next"]
+    login = await submit_login(browser, "person@example.com", PASSWORD, next_url=continuation, form_page=location)
+    assert login.headers["location"] == continuation
+    return continuation, await browser.get(continuation)
+
+
+@pytest.mark.parametrize("extra", [{}, {"prompt": "", "max_age": "0"}])
+async def test_a_continuation_earns_one_code_only(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, clock: FrozenClock, extra: dict[str, str]
+) -> None:
+    continuation, answer = await fresh_sign_in_flow(browser, rp, **extra)
+    code_of(answer, rp)
+    clock.advance(1)
+
+    replayed = await browser.get(continuation)  # from the browser's history, say
+
+    assert replayed.headers["location"].startswith("/login?")
+    assert await code_rows(running) == 1
+
+
+async def test_a_marker_does_not_carry_over_to_another_request(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    continuation, answer = await fresh_sign_in_flow(browser, rp)
+    code_of(answer, rp)
+    old_marker = query_of(continuation)["idp_auth_after"]
+    clock.advance(600)
+
+    # Later the relying party asks for a fresh sign-in again; someone at the browser bolts the old marker on.
+    for changed in ({}, {"scope": "openid"}, {"max_age": "5"}):
+        params = {**auth_params(rp, prompt="login", **changed), "idp_auth_after": old_marker}
+        response = await browser.get("/authorize", params=params)
+        assert response.headers["location"].startswith("/login?")
+    assert await code_rows(running) == 1
+
+
+async def test_two_uses_of_one_continuation_at_once_give_one_code(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient
+) -> None:
+    response = await browser.get("/authorize", params=auth_params(rp, prompt="login"))
+    location = response.headers["location"]
+    continuation = query_of(location)["next"]
+    await submit_login(browser, "person@example.com", PASSWORD, next_url=continuation, form_page=location)
+
+    answers = await asyncio.gather(browser.get(continuation), browser.get(continuation))
+
+    assert sorted("code=" in a.headers["location"] for a in answers) == [False, True]
+    assert await code_rows(running) == 1
+
+
+async def test_a_marker_older_than_an_hour_is_not_honoured(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    response = await browser.get("/authorize", params=auth_params(rp, prompt="login"))
+    location = response.headers["location"]
+    clock.advance(3601)
+    login = await submit_login(
+        browser, "person@example.com", PASSWORD, next_url=query_of(location)["next"], form_page=location
+    )
+
+    assert (await browser.get(login.headers["location"])).headers["location"].startswith("/login?")
+    assert await code_rows(running) == 0
+
+
+async def test_a_fresh_sign_in_then_consent_gives_a_code(asking: RegisteredClient, browser: httpx.AsyncClient) -> None:
+    """The consent page posts the request back without prompt=consent: the marker still fits it."""
+    _, page = await fresh_sign_in_flow(browser, asking, prompt="login consent")
+
+    assert page.status_code == 200
+    code_of(await decide(browser, page, "allow"), asking)
