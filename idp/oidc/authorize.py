@@ -249,7 +249,8 @@ def check_return_marker(req: AuthorizationRequest, request: Request) -> None:
     stamp, nonce, signature = [*marker.split("."), "", ""][:3]
     if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 17 and nonce):
         return
-    if not hmac.compare_digest(signature, _marker_signature(request, stamp, nonce, req.raw)):
+    # As bytes: compare_digest refuses str with non-ASCII characters, and the marker is whatever the URL says.
+    if not hmac.compare_digest(signature.encode(), _marker_signature(request, stamp, nonce, req.raw).encode()):
         return
     minted = _EPOCH + timedelta(microseconds=int(stamp))
     if minted <= services(request).clock.now() < minted + MARKER_LIFETIME:

@@ -628,3 +628,16 @@ async def test_a_fresh_sign_in_then_consent_gives_a_code(asking: RegisteredClien
 
     assert page.status_code == 200
     code_of(await decide(browser, page, "allow"), asking)
+
+
+@pytest.mark.parametrize("marker", ["1.ä.ø", "ø", "x", "1..", "..", "9" * 40 + ".n.s", "1.n.s.extra", "-1.n.s"])
+async def test_a_forged_or_malformed_marker_is_ignored(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, marker: str
+) -> None:
+    await sign_in(browser)
+
+    response = await browser.get("/authorize", params={**auth_params(rp, prompt="login"), "idp_auth_after": marker})
+
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?")
+    assert await code_rows(running) == 0
