@@ -229,7 +229,7 @@ class GrantService:
     async def client_credentials(self, client: ClientInfo, *, scope: str | None) -> dict[str, Any]:
         """RFC 6749 §4.4: a service token with no person behind it, carrying only scopes the client registered;
         none asked for means all of them (§3.3 lets us default)."""
-        requested = list(dict.fromkeys((scope or "").split())) if scope else list(client.scopes)
+        requested = list(dict.fromkeys((scope or "").split())) or list(client.scopes)
         if any(s in OIDC_SCOPES for s in requested):
             raise InvalidScope("client_credentials tokens cannot carry person scopes such as openid")
         unregistered = [s for s in requested if s not in client.scopes]
