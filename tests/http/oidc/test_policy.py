@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from idp.clock import FrozenClock
+from idp.config import Settings
 from tests.conftest import Running
 from tests.support.mfa import enroll, totp_code
 from tests.support.oidc import (
@@ -641,3 +642,22 @@ async def test_a_forged_or_malformed_marker_is_ignored(
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login?")
     assert await code_rows(running) == 0
+
+
+async def test_a_continuation_spent_on_one_replica_is_spent_on_the_other(
+    running: Running,
+    start_app: Callable[[Settings], Coroutine[Any, Any, Running]],
+    settings: Settings,
+    rp: RegisteredClient,
+    browser: httpx.AsyncClient,
+) -> None:
+    replica_b = await start_app(settings)  # a second app on the same database, as behind a load balancer
+    continuation, answer = await fresh_sign_in_flow(browser, rp)
+    code_of(answer, rp)
+
+    async with replica_b.client() as same_browser_on_b:
+        same_browser_on_b.cookies = browser.cookies
+        replayed = await same_browser_on_b.get(continuation)
+
+    assert replayed.headers["location"].startswith("/login?")
+    assert await code_rows(running) == 1
