@@ -189,6 +189,7 @@ def cmd_clients_create(args: argparse.Namespace) -> None:
                 require_consent=args.require_consent,
                 grant_types=args.grant_type or None,
                 id_token_alg=args.id_token_alg,
+                scopes=args.scope or [],
                 actor=CLI_ACTOR,
             )
             output = client.public_view()
@@ -490,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     new_client.add_argument("--require-consent", action="store_true", help="ask the person before sharing")
     new_client.add_argument("--grant-type", action="append", help="repeatable; replaces the defaults")
     new_client.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
+    new_client.add_argument(
+        "--scope", action="append", help="repeatable; the scopes a client_credentials token may carry"
+    )
     new_client.set_defaults(func=cmd_clients_create)
 
     listing = users.add_parser("list", help="list users (optionally one email)")

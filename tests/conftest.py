@@ -37,6 +37,7 @@ TABLES = [
     "signing_keys",
     "clients",
     "instance_secrets",
+    "used_markers",
     "users",
 ]
 # Cheap argon2 for tests that are not about the hashing cost itself; the cost tests set their own.

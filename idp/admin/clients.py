@@ -34,6 +34,7 @@ async def create_client(call: Call) -> ClientCreated:
         require_consent=body.require_consent,
         grant_types=body.grant_types,
         id_token_alg=body.id_token_signed_response_alg,
+        scopes=[body.scope],
         actor=call.admin.actor,
         client_ip=call.client_ip,
     )
@@ -53,6 +54,8 @@ async def update_client(call: Call) -> ClientOut:
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "id_token_signed_response_alg" in changes:
         changes["id_token_alg"] = changes.pop("id_token_signed_response_alg")
+    if "scope" in changes:
+        changes["scopes"] = [changes.pop("scope")]
     client = await call.idp.clients.update(
         call.path["client_id"], changes, actor=call.admin.actor, client_ip=call.client_ip
     )

@@ -70,12 +70,14 @@ class ClientOut(BaseModel):
     require_mfa: bool
     require_consent: bool
     id_token_signed_response_alg: str
+    scope: str = Field(description="space-separated scopes a client_credentials token may carry (RFC 7591 §2)")
 
 
 class ClientCreated(ClientOut):
     client_secret: str | None = Field(description="shown once; null for public clients")
 
 
+SCOPE_TEXT = "space-separated scopes a client_credentials token may carry; no scope asked for means all of them"
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 Alg = Literal["RS256", "ES256"]
 
@@ -98,6 +100,7 @@ class ClientCreate(Strict):
     require_consent: StrictBool = False
     grant_types: list[GrantType] | None = Field(default=None, min_length=1, max_length=3)
     id_token_signed_response_alg: Alg = "RS256"  # noqa: S105 - an algorithm name
+    scope: StrictStr = Field(default="", max_length=500, description=SCOPE_TEXT)
 
 
 class ClientPatch(Strict):
@@ -108,6 +111,7 @@ class ClientPatch(Strict):
     require_consent: StrictBool | None = None
     grant_types: list[GrantType] | None = Field(default=None, min_length=1, max_length=3)
     id_token_signed_response_alg: Alg | None = None
+    scope: StrictStr | None = Field(default=None, max_length=500, description=SCOPE_TEXT)
 
 
 class SecretOut(BaseModel):

@@ -6,6 +6,8 @@ after that they go back to the relying party with `state` and `iss` (RFC 9207).
 
 from __future__ import annotations
 
+import hmac
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,7 @@ from starlette.responses import Response
 from idp.account import messages
 from idp.account.forms import FormError, read_form
 from idp.account.web import client_ip, csrf_failed, services, session_cookie
-from idp.auth.tokens import hmac_hex
+from idp.auth.tokens import hmac_hex, new_opaque, sha256_hex
 from idp.i18n import N_
 from idp.oidc.errors import (
     AccessDenied,
@@ -33,8 +35,7 @@ from idp.oidc.errors import (
     redirect_with,
 )
 from idp.oidc.policy import Reason, check_session
-from idp.services.clients import ClientInfo
-from idp.services.grants import OIDC_SCOPES
+from idp.services.clients import OIDC_SCOPES, ClientInfo
 from idp.services.login import amr_and_acr
 from idp.services.sessions import ActiveSession
 from idp.templating import render
@@ -64,6 +65,23 @@ ACR_VALUES = {"pwd", "mfa"}
 _B64URL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# How long a sign-in continuation marker is honoured: time enough to sign in (or reset a password) and come back.
+MARKER_LIFETIME = timedelta(hours=1)
+# What a marker is bound to: the request it was made for. `prompt` is bound without `consent`, which the consent
+# page drops when it posts the request back; login_hint and ui_locales only shape the pages.
+_MARKER_BOUND = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "max_age",
+    "acr_values",
+    "response_mode",
+)
 
 
 class PageError(Exception):
@@ -87,6 +105,7 @@ class AuthorizationRequest:
     max_age: int | None = None
     required_acr: str = "pwd"
     signed_in_after: datetime | None = None
+    marker: str | None = None
 
 
 Check = Callable[[AuthorizationRequest, Request], Awaitable[None] | None]
@@ -108,10 +127,11 @@ async def check_client(req: AuthorizationRequest, request: Request) -> None:
 
 
 def check_redirect_uri(req: AuthorizationRequest, request: Request) -> None:
-    """redirect_uri is given once and matches a registered URI exactly (OIDC Core §3.1.2.1)."""
+    """redirect_uri is given once and matches a registered URI exactly (OIDC Core §3.1.2.1), but for the port of
+    a loopback IP (RFC 8252 §7.3)."""
     assert req.client is not None
     uri = req.raw.get("redirect_uri", "")
-    if "redirect_uri" in req.repeated or not uri or uri not in req.client.redirect_uris:
+    if "redirect_uri" in req.repeated or not uri or not req.client.allows_redirect_uri(uri):
         raise PageError(N_("The address to return to is not registered for this application."))
     req.redirect_uri = uri
     state = req.raw.get("state")
@@ -220,15 +240,22 @@ def check_nonce(req: AuthorizationRequest, request: Request) -> None:
 
 
 def check_return_marker(req: AuthorizationRequest, request: Request) -> None:
-    """idp's own signed note that this request comes back from a sign-in it asked for."""
-    assert req.client is not None
+    """idp's own signed note that this request comes back from a sign-in it asked for: made for exactly this
+    request, within the last hour. Anything else is ignored (the person is asked to sign in again). It is spent
+    when it earns a code (`_spend_marker`), so neither a replay nor a second replica can use it again."""
     marker = req.raw.get("idp_auth_after")
     if not marker:
         return
-    stamp, _, signature = marker.partition(".")
-    expected = _marker_signature(request, stamp, req.client.client_id)
-    if stamp.isascii() and stamp.isdigit() and signature == expected:
-        req.signed_in_after = _EPOCH + timedelta(microseconds=int(stamp))
+    stamp, nonce, signature = [*marker.split("."), "", ""][:3]
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 17 and nonce):
+        return
+    # As bytes: compare_digest refuses str with non-ASCII characters, and the marker is whatever the URL says.
+    if not hmac.compare_digest(signature.encode(), _marker_signature(request, stamp, nonce, req.raw).encode()):
+        return
+    minted = _EPOCH + timedelta(microseconds=int(stamp))
+    if minted <= services(request).clock.now() < minted + MARKER_LIFETIME:
+        req.signed_in_after = minted
+        req.marker = marker
 
 
 PAGE_CHECKS: list[Check] = [check_client, check_redirect_uri]
@@ -303,23 +330,20 @@ async def _decide(request: Request, req: AuthorizationRequest, *, consent_given:
     idp = services(request)
     assert req.client is not None
     active = await idp.sessions.current(session_cookie(request))
-    reason = check_session(
-        active,
-        now=idp.clock.now(),
-        prompt=req.prompt,
-        max_age=req.max_age,
-        required_acr=req.required_acr,
-        signed_in_after=req.signed_in_after,
-    )
+
+    def policy(signed_in_after: datetime | None) -> Reason | None:
+        return check_session(
+            active,
+            now=idp.clock.now(),
+            prompt=req.prompt,
+            max_age=req.max_age,
+            required_acr=req.required_acr,
+            signed_in_after=signed_in_after,
+        )
+
+    reason = policy(req.signed_in_after)
     if reason is not None:
-        if "none" in req.prompt:
-            if reason is Reason.ACR:
-                raise InteractionRequired("two-step verification is required")
-            raise LoginRequired("the person must sign in")
-        if reason is Reason.ACR:
-            # Ask for the second factor only (or, without one, for enrollment: that counts as the factor).
-            return redirect_with("/login/verify", {"next": "/authorize?" + urlencode(req.raw)})
-        return _to_login(request, req)
+        return _session_not_usable(request, req, reason)
     assert active is not None
 
     if req.client.require_consent or "consent" in req.prompt:
@@ -333,6 +357,12 @@ async def _decide(request: Request, req: AuthorizationRequest, *, consent_given:
                 raise ConsentRequired("the person has not allowed this application yet")
             return _consent_page(request, req, active)
 
+    # A marker is spent by the code it earns, needed or not: unspent, it would still be good for a replay later,
+    # when the sign-in has aged past max_age. Spent before, it counts for nothing.
+    if req.marker is not None and not await _spend_marker(request, req):
+        reason = policy(None)
+        if reason is not None:
+            return _session_not_usable(request, req, reason)
     amr, acr = amr_and_acr(active.methods)
     code = await idp.grants.issue_code(
         req.client,
@@ -347,6 +377,26 @@ async def _decide(request: Request, req: AuthorizationRequest, *, consent_given:
     return redirect_with(req.redirect_uri, {"code": code, "state": req.state, "iss": idp.settings.issuer})
 
 
+def _session_not_usable(request: Request, req: AuthorizationRequest, reason: Reason) -> Response:
+    """Sign in (or add the second factor) and come back; with prompt=none, say why not instead (OIDC Core §3.1.2.6)."""
+    if "none" in req.prompt:
+        if reason is Reason.ACR:
+            raise InteractionRequired("two-step verification is required")
+        raise LoginRequired("the person must sign in")
+    if reason is Reason.ACR:
+        # Ask for the second factor only (or, without one, for enrollment: that counts as the factor).
+        return redirect_with("/login/verify", {"next": "/authorize?" + urlencode(req.raw)})
+    return _to_login(request, req)
+
+
+async def _spend_marker(request: Request, req: AuthorizationRequest) -> bool:
+    """Use the request's marker once: a replayed continuation (browser history, a second tab, another replica)
+    finds it spent and must sign in again."""
+    assert req.marker is not None
+    assert req.signed_in_after is not None
+    return await services(request).grants.use_marker(req.marker, expires_at=req.signed_in_after + MARKER_LIFETIME)
+
+
 def _to_login(request: Request, req: AuthorizationRequest) -> Response:
     """Send the person to /login; the continuation is this request, marked as coming back from sign-in."""
     assert req.client is not None
@@ -355,7 +405,9 @@ def _to_login(request: Request, req: AuthorizationRequest) -> Response:
     params = {k: v for k, v in req.raw.items() if k != "idp_auth_after"}
     # In microseconds: a whole-second stamp would let a sign-in from earlier in that second count as fresh.
     stamp = str((services(request).clock.now() - _EPOCH) // _MICROSECOND)
-    params["idp_auth_after"] = f"{stamp}.{_marker_signature(request, stamp, req.client.client_id)}"
+    # The nonce makes every marker distinct, so spending one (by its hash) spends no other.
+    nonce = new_opaque(12)
+    params["idp_auth_after"] = f"{stamp}.{nonce}.{_marker_signature(request, stamp, nonce, req.raw)}"
     continuation = "/authorize?" + urlencode(params)
     login_params = {"next": continuation}
     if req.raw.get("login_hint"):
@@ -378,9 +430,12 @@ def _consent_page(request: Request, req: AuthorizationRequest, active: ActiveSes
     )
 
 
-def _marker_signature(request: Request, stamp: str, client_id: str) -> str:
+def _marker_signature(request: Request, stamp: str, nonce: str, raw: dict[str, str]) -> str:
+    """HMAC of the stamp and nonce with the request the marker was made for."""
+    prompt = " ".join(sorted(set(raw.get("prompt", "").split()) - {"consent"}))
+    bound = json.dumps([*(raw.get(name, "") for name in _MARKER_BOUND), prompt])
     key = services(request).keys.secret_key.encode()
-    return hmac_hex(key, "auth-after", stamp, client_id)[:32]
+    return hmac_hex(key, "auth-after", stamp, nonce, sha256_hex(bound))[:32]
 
 
 def _redirect_error(request: Request, req: AuthorizationRequest, exc: OAuthError) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,12 @@ DEFAULT_GRANTS = ("authorization_code", "refresh_token")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 MAX_URIS = 20
+MAX_SCOPE_LENGTH = 500
+# The scopes of OpenID Connect (Core §5.4, §11): each speaks about a person, so a client_credentials token has none.
+OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
+# RFC 8252 §7.3: a native app's loopback listener gets whatever port the OS gives it. IP literals only: §8.3
+# recommends against `localhost`, which a hosts file or resolver could point elsewhere.
+_LOOPBACK_NETLOC = re.compile(r"(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class ClientInfo:
     require_consent: bool
     id_token_alg: str
     secret_hash: str | None
+    scopes: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: Client) -> ClientInfo:
@@ -53,7 +61,15 @@ class ClientInfo:
             require_consent=row.require_consent,
             id_token_alg=row.id_token_alg,
             secret_hash=row.secret_hash,
+            scopes=tuple(row.scope.split()),
         )
+
+    def allows_redirect_uri(self, uri: str) -> bool:
+        """Exact match with a registered redirect URI, except that loopback IP URIs match on any port."""
+        if uri in self.redirect_uris:
+            return True
+        portless = _without_loopback_port(uri)
+        return portless is not None and any(_without_loopback_port(r) == portless for r in self.redirect_uris)
 
     def check_secret(self, secret: str) -> bool:
         """Constant-time comparison of the SHA-256 of `secret` with the stored one."""
@@ -72,7 +88,19 @@ class ClientInfo:
             "require_mfa": self.require_mfa,
             "require_consent": self.require_consent,
             "id_token_signed_response_alg": self.id_token_alg,
+            "scope": " ".join(self.scopes),
         }
+
+
+def _without_loopback_port(uri: str) -> str | None:
+    """`http://127.0.0.1:PORT/rest` or `http://[::1]:PORT/rest` with the port dropped; None for any other URI."""
+    if not uri.startswith("http://"):
+        return None
+    netloc, slash, rest = uri[len("http://") :].partition("/")
+    match = _LOOPBACK_NETLOC.fullmatch(netloc)
+    if match is None or (match.group(2) is not None and int(match.group(2)) > 65535):
+        return None
+    return f"http://{match.group(1)}{slash}{rest}"
 
 
 def check_redirect_uri(uri: str, *, public: bool) -> str:
@@ -89,6 +117,21 @@ def check_redirect_uri(uri: str, *, public: bool) -> str:
     if public and parts.scheme and "." in parts.scheme and parts.scheme not in ("http", "https"):
         return uri
     raise InvalidInput(f"redirect URI must be https (http only on loopback): {uri[:80]!r}")
+
+
+def check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
+    """Registered client_credentials scopes: RFC 6749 §3.3 scope tokens, none of them a person's (openid ...).
+
+    Each item may itself hold several space-separated scopes (RFC 7591 `scope` is one such string)."""
+    tokens = tuple(dict.fromkeys(t for item in scopes for t in item.split(" ") if t))
+    for token in tokens:
+        if len(token) > 100 or not all(c == "!" or "#" <= c <= "[" or "]" <= c <= "~" for c in token):
+            raise InvalidInput(f"a scope must be printable ASCII without quotes or backslashes: {token[:40]!r}")
+        if token in OIDC_SCOPES:
+            raise InvalidInput(f"{token} is a scope about a person; client_credentials tokens have none")
+    if len(" ".join(tokens)) > MAX_SCOPE_LENGTH:
+        raise InvalidInput(f"the scopes take at most {MAX_SCOPE_LENGTH} characters together")
+    return tokens
 
 
 def _check_registration(
@@ -139,6 +182,7 @@ class ClientService:
         require_consent: bool = False,
         grant_types: Sequence[str] | None = None,
         id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name, not a password
+        scopes: Sequence[str] = (),
         actor: str = "",
         client_ip: str = "",
     ) -> tuple[ClientInfo, str | None]:
@@ -146,6 +190,7 @@ class ClientService:
         name, grants, uris, logout_uris = _check_registration(
             name, grant_types or DEFAULT_GRANTS, redirect_uris, post_logout_redirect_uris, public, id_token_alg
         )
+        registered_scopes = check_scopes(scopes)
         secret = None if public else new_opaque(32)
         now = self._clock.now()
         row = Client(
@@ -159,6 +204,7 @@ class ClientService:
             require_mfa=require_mfa,
             require_consent=require_consent,
             id_token_alg=id_token_alg,
+            scope=" ".join(registered_scopes),
             created_at=now,
             updated_at=now,
         )
@@ -194,6 +240,7 @@ class ClientService:
             "id_token_alg": changes.get("id_token_alg", current.id_token_alg),
             "require_mfa": changes.get("require_mfa", current.require_mfa),
             "require_consent": changes.get("require_consent", current.require_consent),
+            "scope": " ".join(check_scopes(changes["scopes"]) if "scopes" in changes else current.scopes),
             "updated_at": self._clock.now(),
         }
         async with self._db.transaction() as session:

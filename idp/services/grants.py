@@ -20,14 +20,13 @@ from idp.clock import Clock
 from idp.config import Settings
 from idp.oidc.errors import InvalidGrant, InvalidScope, InvalidToken
 from idp.services.audit import AuditLog
-from idp.services.clients import ClientInfo
+from idp.services.clients import OIDC_SCOPES, ClientInfo
 from idp.services.keys import KeyRing
 from idp.services.sessions import ActiveSession
 from idp.store import grants as store
+from idp.store import markers as markers_store
 from idp.store.db import Database
 from idp.store.models import AuthorizationCode, Token, User
-
-OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 
 
 def s256(verifier: str) -> str:
@@ -211,24 +210,38 @@ class GrantService:
         if row.expires_at <= now:
             raise InvalidGrant("the refresh token has expired")
         granted = row.scope.split()
+        narrowed = granted
         if scope is not None:
             requested = scope.split()
             if not set(requested) <= set(granted):
                 raise InvalidScope("the requested scope exceeds what was granted")
-            granted = [s for s in granted if s in requested]
+            narrowed = [s for s in granted if s in requested]
         assert row.user_id is not None
         assert row.auth_time is not None
         assert row.sid is not None
         subject = Subject(row.user_id, row.sid, row.auth_time, row.amr.split(), row.acr)
-        return await self._issue(session, client, subject, scope=" ".join(granted), grant_id=row.grant_id, nonce=None)
+        # RFC 6749 §6: fewer scopes narrow this access token only; the rotated refresh token keeps the grant's.
+        return await self._issue(
+            session,
+            client,
+            subject,
+            scope=" ".join(narrowed),
+            refresh_scope=row.scope,
+            grant_id=row.grant_id,
+            nonce=None,
+        )
 
     # -- client credentials --------------------------------------------------------------------------
 
     async def client_credentials(self, client: ClientInfo, *, scope: str | None) -> dict[str, Any]:
-        """RFC 6749 §4.4: a service token with no person behind it; person scopes make no sense here."""
-        requested = (scope or "").split()
+        """RFC 6749 §4.4: a service token with no person behind it, carrying only scopes the client registered;
+        none asked for means all of them (§3.3 lets us default)."""
+        requested = list(dict.fromkeys((scope or "").split())) or list(client.scopes)
         if any(s in OIDC_SCOPES for s in requested):
             raise InvalidScope("client_credentials tokens cannot carry person scopes such as openid")
+        unregistered = [s for s in requested if s not in client.scopes]
+        if unregistered:
+            raise InvalidScope(f"this client is not registered for the scope {unregistered[0][:40]!r}")
         now = self._clock.now()
         access = new_opaque(32)
         async with self._db.transaction() as session:
@@ -284,15 +297,21 @@ class GrantService:
         scope: str,
         grant_id: str,
         nonce: str | None,
+        refresh_scope: str | None = None,
     ) -> dict[str, Any]:
-        """Mint an access token (and a refresh token, and an ID token for openid) inside the caller's transaction."""
+        """Mint an access token (and a refresh token, and an ID token for openid) inside the caller's transaction.
+
+        The refresh token carries `refresh_scope` (the whole grant's) when the access token's `scope` is narrower."""
         now = self._clock.now()
         access = new_opaque(32)
         rows = [self._token_row(access, "access", grant_id, client.client_id, subject, scope, now)]
         refresh = None
         if "refresh_token" in client.grant_types:
             refresh = new_opaque(32)
-            rows.append(self._token_row(refresh, "refresh", grant_id, client.client_id, subject, scope, now))
+            refresh_row = self._token_row(
+                refresh, "refresh", grant_id, client.client_id, subject, refresh_scope or scope, now
+            )
+            rows.append(refresh_row)
         response: dict[str, Any] = {
             "access_token": access,
             "token_type": "Bearer",
@@ -411,6 +430,14 @@ class GrantService:
         """Housekeeping: drop codes and tokens a day past their expiry (kept a while for reuse detection)."""
         async with self._db.transaction() as session:
             await store.purge_expired(session, self._clock.now() - timedelta(days=1))
+            await markers_store.purge_expired(session, self._clock.now())
+
+    # -- sign-in continuation markers ----------------------------------------------------------------
+
+    async def use_marker(self, marker: str, *, expires_at: datetime) -> bool:
+        """Spend a sign-in continuation marker: True the first time on any replica, False ever after."""
+        async with self._db.transaction() as session:
+            return await markers_store.use_marker(session, sha256_hex(marker), expires_at)
 
     # -- consent -------------------------------------------------------------------------------------
 

@@ -61,6 +61,8 @@ class SessionService:
         pending: bool = False,
         created_at: datetime | None = None,
         expires_at: datetime | None = None,
+        sid: str | None = None,
+        auth_time: datetime | None = None,
     ) -> str:
         """Start a session for `user` signed in with `methods`; returns the cookie value (never stored).
 
@@ -78,9 +80,9 @@ class SessionService:
                 created_at=created_at or now,
                 last_seen_at=now,
                 expires_at=expires_at,
-                auth_time=now,
+                auth_time=auth_time or now,
                 methods=" ".join(methods),
-                sid=new_opaque(24),
+                sid=sid or new_opaque(24),
                 client_ip=client_ip[:45],
                 user_agent=user_agent[:300],
                 pending=pending,
@@ -131,12 +133,22 @@ class SessionService:
     async def elevate(
         self, session: AsyncSession, active: ActiveSession, methods: tuple[str, ...], *, client_ip: str = ""
     ) -> str:
-        """Replace `active` with a session signed in by `methods` under a NEW id (the privilege changed)."""
+        """Replace `active` with a session signed in by `methods` under a NEW id (the privilege changed).
+
+        The `sid` and `auth_time` stay: the person signed in with the password then, and a second factor
+        later does not make that sign-in fresh for `prompt=login` or `max_age` (issue #10.15)."""
         await store.delete_session(session, active.id_hash)
         expires_at = None if active.pending else active.expires_at
         created_at = None if active.pending else active.created_at
         return await self.create(
-            session, active.user, methods, client_ip=client_ip, created_at=created_at, expires_at=expires_at
+            session,
+            active.user,
+            methods,
+            client_ip=client_ip,
+            created_at=created_at,
+            expires_at=expires_at,
+            sid=active.sid,
+            auth_time=active.auth_time,
         )
 
     async def sign_out(self, cookie: str | None, *, client_ip: str, audit: AuditLog) -> None:

@@ -167,6 +167,17 @@ class Client(Base):
     id_token_alg: Mapped[str] = mapped_column(String(10), default="RS256")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Space-separated: the scopes a client_credentials token of this client may carry (RFC 6749 §4.4.2).
+    scope: Mapped[str] = mapped_column(String(500), default="")
+
+
+class UsedMarker(Base):
+    """A sign-in continuation marker already used: the marker is single use on every replica (issue #10.14)."""
+
+    __tablename__ = "used_markers"
+
+    marker_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class SigningKey(Base):

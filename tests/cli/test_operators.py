@@ -204,3 +204,35 @@ async def test_audit_list_filters_newest_first(migrated: str, tmp_path: Path, st
         assert result.returncode == 2
         assert "--since" in assert_one_line_failure(result)
     assert run_idp("audit", "list", "--limit", "0", database_url=migrated, cwd=tmp_path).returncode == 2
+
+
+async def test_clients_create_with_scopes(migrated: str, tmp_path: Path, start_app: StartApp) -> None:
+    service = idp_json(
+        "clients", "create", "--name", "Jobs API client", "--grant-type", "client_credentials",
+        "--scope", "jobs.read", "--scope", "jobs.write jobs.read",
+        database_url=migrated, cwd=tmp_path,
+    )  # fmt: skip
+    assert service["scope"] == "jobs.read jobs.write"
+    assert idp_json("clients", "show", service["client_id"], database_url=migrated, cwd=tmp_path)["scope"] == (
+        "jobs.read jobs.write"
+    )
+    assert [c["scope"] for c in idp_json("clients", "list", database_url=migrated, cwd=tmp_path)] == [
+        "jobs.read jobs.write"
+    ]
+    running = await serve(start_app, migrated)
+    async with running.client() as backend:
+        auth = (service["client_id"], service["client_secret"])
+        issued = await backend.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
+        assert issued.json()["scope"] == "jobs.read jobs.write"
+        refused = await backend.post(
+            "/token", data={"grant_type": "client_credentials", "scope": "jobs.admin"}, auth=auth
+        )
+        assert refused.json()["error"] == "invalid_scope"
+
+    for bad in ("openid", 'jobs"read'):
+        failed = run_idp(
+            "clients", "create", "--name", "Bad", "--grant-type", "client_credentials", "--scope", bad,
+            database_url=migrated, cwd=tmp_path,
+        )  # fmt: skip
+        assert "scope" in assert_one_line_failure(failed)
+    assert len(idp_json("clients", "list", database_url=migrated, cwd=tmp_path)) == 1

@@ -24,6 +24,7 @@ CLIENT_FIELDS = {
     "require_mfa",
     "require_consent",
     "id_token_signed_response_alg",
+    "scope",
 }
 JOB_BOARD = {
     "name": "Nordic Jobs",
@@ -197,3 +198,34 @@ async def test_the_deleted_client_cannot_start_a_sign_in(running: Running, clien
     )
     assert response.status_code == 400  # the error page: never a redirect to an unregistered client
     assert "location" not in response.headers
+
+
+async def test_registered_scopes_are_created_shown_changed_and_checked(running: Running) -> None:
+    service = {"name": "Back end", "grant_types": ["client_credentials"], "scope": "jobs.read  jobs.write jobs.read"}
+    async with await admin_client(running) as admin:
+        created = await admin.post(f"{API}/clients", json=service)
+        assert created.status_code == 201, created.text
+        client_id, secret = created.json()["client_id"], created.json()["client_secret"]
+        assert created.json()["scope"] == "jobs.read jobs.write"
+        assert (await admin.get(f"{API}/clients/{client_id}")).json()["scope"] == "jobs.read jobs.write"
+        assert (await client_credentials(running, client_id, secret)).json()["scope"] == "jobs.read jobs.write"
+
+        changed = await admin.patch(f"{API}/clients/{client_id}", json={"scope": "jobs.read"})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["scope"] == "jobs.read"
+        assert (await admin.get(f"{API}/clients")).json()["items"][0]["scope"] == "jobs.read"
+        assert (await client_credentials(running, client_id, secret)).json()["scope"] == "jobs.read"
+        untouched = await admin.patch(f"{API}/clients/{client_id}", json={"name": "Back end 2"})
+        assert untouched.json()["scope"] == "jobs.read"
+
+        for bad in ("openid", "jobs.read email", 'jobs"read', "jobs\\read", "jøbs", "x" * 101, 7, ["jobs.read"]):
+            assert_api_error(await admin.patch(f"{API}/clients/{client_id}", json={"scope": bad}), 422)
+            assert_api_error(await admin.post(f"{API}/clients", json={**service, "scope": bad}), 422)
+        cleared = await admin.patch(f"{API}/clients/{client_id}", json={"scope": ""})
+        assert cleared.json()["scope"] == ""
+        document = (await admin.get(f"{API}/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    assert {"ClientCreate", "ClientPatch", "ClientOut"} <= schemas.keys()
+    assert all("scope" in schemas[name]["properties"] for name in ("ClientCreate", "ClientPatch", "ClientOut"))
+    async with running.idp.db.transaction() as session:
+        assert len((await session.execute(select(Client))).scalars().all()) == 1  # nothing half-written

@@ -73,3 +73,35 @@ async def test_list_has_the_interface_list_shape(running: Running) -> None:
         body = (await admin.get(f"{API}/keys")).json()
     assert set(body) == {"items", "next_cursor"}
     assert body["next_cursor"] is None
+
+
+async def test_the_key_list_pages_with_limit_and_cursor(running: Running, clock: FrozenClock) -> None:
+    async with await admin_client(running) as admin:
+        clock.advance(5)
+        await admin.post(f"{API}/keys/rotate")
+        everything = (await admin.get(f"{API}/keys")).json()
+        assert everything["next_cursor"] is None
+
+        seen: list[str] = []
+        params: dict[str, str] = {"limit": "3"}
+        while True:
+            page = await admin.get(f"{API}/keys", params=params)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            assert len(body["items"]) <= 3
+            seen += [k["kid"] for k in body["items"]]
+            if body["next_cursor"] is None:
+                break
+            params = {"limit": "3", "cursor": body["next_cursor"]}
+
+        assert len(seen) == 4
+        assert sorted(seen) == sorted(k["kid"] for k in everything["items"])
+        assert_api_error(await admin.get(f"{API}/keys", params={"limit": "0"}), 422, "invalid_request")
+        assert_api_error(await admin.get(f"{API}/keys", params={"cursor": "bm9wZQ"}), 400, "invalid_request")
+
+
+async def test_the_openapi_document_lists_the_key_paging_parameters(running: Running) -> None:
+    async with await admin_client(running) as admin:
+        document = (await admin.get(f"{API}/openapi.json")).json()
+    names = {p["name"] for p in document["paths"][f"{API}/keys"]["get"]["parameters"]}
+    assert {"limit", "cursor"} <= names

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
 from idp.clock import FrozenClock
+from idp.config import Settings
 from tests.conftest import Running
+from tests.support.mfa import enroll, totp_code
 from tests.support.oidc import (
     RegisteredClient,
     auth_params,
@@ -443,3 +447,217 @@ async def test_prompt_login_then_consent_does_not_loop(
 
     assert query_of(allowed.headers["location"])["state"] == params["state"]
     code_of(allowed, asking)
+
+
+# -- step-up and fresh sign-ins with two-step verification ------------------------------------------------------
+
+
+async def two_step_person(running: Running, clock: FrozenClock) -> str:
+    """Turn two-step verification on for the person from another browser; returns the authenticator secret."""
+    async with running.client() as phone:
+        await submit_login(phone, "person@example.com", PASSWORD)
+        secret, _ = await enroll(phone, clock.now())
+    clock.advance(31)  # the enrollment code's time step is used up
+    return secret
+
+
+async def second_step(browser: httpx.AsyncClient, verify_location: str, secret: str, clock: FrozenClock) -> str:
+    """Pass /login/verify (as sent there with `next`); returns where it sends the browser on."""
+    page = await browser.get(verify_location)
+    assert page.status_code == 200, (page.status_code, page.headers.get("location"))
+    done = await browser.post(
+        "/login/verify",
+        data={
+            "code": totp_code(secret, clock.now()),
+            "csrf_token": csrf_from(page.text),
+            "next": query_of(verify_location)["next"],
+        },
+    )
+    assert done.status_code == 303, done.text
+    return done.headers["location"]
+
+
+async def test_step_up_keeps_the_sid_and_auth_time_of_the_session_it_raises(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, backend: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    await sign_in(browser)  # password only: two-step verification is turned on afterwards, elsewhere
+    secret = await two_step_person(running, clock)
+    verifier, challenge = pkce_pair()
+    before = await id_token_claims(
+        backend, rp, code_of(await browser.get("/authorize", params=auth_params(rp, challenge)), rp), verifier
+    )
+    assert before["acr"] == "pwd"
+    clock.advance(60)
+
+    verifier, challenge = pkce_pair()
+    start = await browser.get("/authorize", params=auth_params(rp, challenge, acr_values="mfa"))
+    assert start.headers["location"].startswith("/login/verify?")
+    after = await id_token_claims(
+        backend,
+        rp,
+        code_of(await browser.get(await second_step(browser, start.headers["location"], secret, clock)), rp),
+        verifier,
+    )
+
+    assert after["acr"] == "mfa"
+    assert (after["sid"], after["auth_time"]) == (before["sid"], before["auth_time"])
+
+
+@pytest.mark.parametrize("fresh", [{"prompt": "login"}, {"max_age": "30"}])
+async def test_a_fresh_sign_in_needs_the_password_not_only_the_second_factor(
+    running: Running,
+    rp: RegisteredClient,
+    browser: httpx.AsyncClient,
+    backend: httpx.AsyncClient,
+    clock: FrozenClock,
+    fresh: dict[str, str],
+) -> None:
+    await sign_in(browser)
+    secret = await two_step_person(running, clock)  # also lets 31 s pass: older than max_age=30
+    verifier, challenge = pkce_pair()
+    params = auth_params(rp, challenge, acr_values="mfa", **fresh)
+    start = await browser.get("/authorize", params=params)
+    login_location = start.headers["location"]
+    assert login_location.startswith("/login?")
+    continuation = query_of(login_location)["next"]
+
+    # Skipping the password: straight to the second step with the continuation.
+    shortcut = "/login/verify?" + urlencode({"next": continuation})
+    back = await browser.get(await second_step(browser, shortcut, secret, clock))
+
+    assert back.headers["location"].startswith("/login?"), back.headers["location"]
+    assert await code_rows(running) == 0
+
+    # With the password (and then the code, in another time step) the request goes through, signed in anew.
+    clock.advance(31)
+    login = await submit_login(
+        browser,
+        "person@example.com",
+        PASSWORD,
+        next_url=query_of(back.headers["location"])["next"],
+        form_page=back.headers["location"],
+    )
+    assert login.headers["location"].startswith("/login/verify?")
+    signed_in_at = int(clock.now().timestamp())
+    clock.advance(5)
+    claims = await id_token_claims(
+        backend,
+        rp,
+        code_of(await browser.get(await second_step(browser, login.headers["location"], secret, clock)), rp),
+        verifier,
+    )
+    assert (claims["acr"], claims["auth_time"]) == ("mfa", signed_in_at)
+
+
+# -- the sign-in continuation marker: bound to its request, single use ---------------------------------------------
+
+
+async def fresh_sign_in_flow(
+    browser: httpx.AsyncClient, rp: RegisteredClient, **extra: str
+) -> tuple[str, httpx.Response]:
+    """prompt=login (or `extra`): sent to /login, signed in, back at /authorize; the continuation and its answer."""
+    response = await browser.get("/authorize", params=auth_params(rp, **({"prompt": "login"} | extra)))
+    location = response.headers["location"]
+    assert location.startswith("/login?")
+    continuation = query_of(location)["next"]
+    login = await submit_login(browser, "person@example.com", PASSWORD, next_url=continuation, form_page=location)
+    assert login.headers["location"] == continuation
+    return continuation, await browser.get(continuation)
+
+
+@pytest.mark.parametrize("extra", [{}, {"prompt": "", "max_age": "0"}])
+async def test_a_continuation_earns_one_code_only(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, clock: FrozenClock, extra: dict[str, str]
+) -> None:
+    continuation, answer = await fresh_sign_in_flow(browser, rp, **extra)
+    code_of(answer, rp)
+    clock.advance(1)
+
+    replayed = await browser.get(continuation)  # from the browser's history, say
+
+    assert replayed.headers["location"].startswith("/login?")
+    assert await code_rows(running) == 1
+
+
+async def test_a_marker_does_not_carry_over_to_another_request(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    continuation, answer = await fresh_sign_in_flow(browser, rp)
+    code_of(answer, rp)
+    old_marker = query_of(continuation)["idp_auth_after"]
+    clock.advance(600)
+
+    # Later the relying party asks for a fresh sign-in again; someone at the browser bolts the old marker on.
+    for changed in ({}, {"scope": "openid"}, {"max_age": "5"}):
+        params = {**auth_params(rp, prompt="login", **changed), "idp_auth_after": old_marker}
+        response = await browser.get("/authorize", params=params)
+        assert response.headers["location"].startswith("/login?")
+    assert await code_rows(running) == 1
+
+
+async def test_two_uses_of_one_continuation_at_once_give_one_code(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient
+) -> None:
+    response = await browser.get("/authorize", params=auth_params(rp, prompt="login"))
+    location = response.headers["location"]
+    continuation = query_of(location)["next"]
+    await submit_login(browser, "person@example.com", PASSWORD, next_url=continuation, form_page=location)
+
+    answers = await asyncio.gather(browser.get(continuation), browser.get(continuation))
+
+    assert sorted("code=" in a.headers["location"] for a in answers) == [False, True]
+    assert await code_rows(running) == 1
+
+
+async def test_a_marker_older_than_an_hour_is_not_honoured(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    response = await browser.get("/authorize", params=auth_params(rp, prompt="login"))
+    location = response.headers["location"]
+    clock.advance(3601)
+    login = await submit_login(
+        browser, "person@example.com", PASSWORD, next_url=query_of(location)["next"], form_page=location
+    )
+
+    assert (await browser.get(login.headers["location"])).headers["location"].startswith("/login?")
+    assert await code_rows(running) == 0
+
+
+async def test_a_fresh_sign_in_then_consent_gives_a_code(asking: RegisteredClient, browser: httpx.AsyncClient) -> None:
+    """The consent page posts the request back without prompt=consent: the marker still fits it."""
+    _, page = await fresh_sign_in_flow(browser, asking, prompt="login consent")
+
+    assert page.status_code == 200
+    code_of(await decide(browser, page, "allow"), asking)
+
+
+@pytest.mark.parametrize("marker", ["1.ä.ø", "ø", "x", "1..", "..", "9" * 40 + ".n.s", "1.n.s.extra", "-1.n.s"])
+async def test_a_forged_or_malformed_marker_is_ignored(
+    running: Running, rp: RegisteredClient, browser: httpx.AsyncClient, marker: str
+) -> None:
+    await sign_in(browser)
+
+    response = await browser.get("/authorize", params={**auth_params(rp, prompt="login"), "idp_auth_after": marker})
+
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?")
+    assert await code_rows(running) == 0
+
+
+async def test_a_continuation_spent_on_one_replica_is_spent_on_the_other(
+    running: Running,
+    start_app: Callable[[Settings], Coroutine[Any, Any, Running]],
+    settings: Settings,
+    rp: RegisteredClient,
+    browser: httpx.AsyncClient,
+) -> None:
+    replica_b = await start_app(settings)  # a second app on the same database, as behind a load balancer
+    continuation, answer = await fresh_sign_in_flow(browser, rp)
+    code_of(answer, rp)
+
+    async with replica_b.client() as same_browser_on_b:
+        same_browser_on_b.cookies = browser.cookies
+        replayed = await same_browser_on_b.get(continuation)
+
+    assert replayed.headers["location"].startswith("/login?")
+    assert await code_rows(running) == 1

@@ -9,11 +9,11 @@ from urllib.parse import quote_plus, urlencode
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from idp.auth.tokens import sha256_hex
 from idp.clock import FrozenClock
-from idp.store.models import Client
+from idp.store.models import Client, Token
 from tests.conftest import Running
 from tests.support.oidc import RegisteredClient, auth_params, make_client, pkce_pair, query_of
 from tests.support.wire import assert_json_error
@@ -571,6 +571,41 @@ async def test_refresh_cannot_widen_the_scope(
     assert retry.json()["scope"] == "openid"
 
 
+async def test_a_narrower_refresh_narrows_the_access_token_only(
+    rp: RegisteredClient, backend: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    """RFC 6749 §6: the grant keeps its scopes; a later refresh may ask for all of them again."""
+    tokens = await redeem(backend, browser, rp, scope="openid email profile")
+
+    narrow = await backend.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "scope": "openid"},
+        auth=rp.basic,
+    )
+    assert narrow.status_code == 200, narrow.text
+    assert narrow.json()["scope"] == "openid"
+    bearer = {"Authorization": f"Bearer {narrow.json()['access_token']}"}
+    assert (await backend.get("/userinfo", headers=bearer)).json().keys() == {"sub"}
+    rotated = await backend.post("/introspect", data={"token": narrow.json()["refresh_token"]}, auth=rp.basic)
+    assert rotated.json()["scope"] == "openid email profile"
+
+    wide = await backend.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": narrow.json()["refresh_token"]},
+        auth=rp.basic,
+    )
+    assert wide.status_code == 200, wide.text
+    assert wide.json()["scope"] == "openid email profile"
+    bearer = {"Authorization": f"Bearer {wide.json()['access_token']}"}
+    assert {"sub", "email", "name"} <= (await backend.get("/userinfo", headers=bearer)).json().keys()
+    beyond = await backend.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": wide.json()["refresh_token"], "scope": "openid phone"},
+        auth=rp.basic,
+    )
+    assert_json_error(beyond, "invalid_scope")
+
+
 # -- client credentials ----------------------------------------------------------------------------------
 
 
@@ -639,6 +674,43 @@ async def test_client_credentials_with_person_scopes_is_invalid_scope(
         "/token", data={"grant_type": "client_credentials", "scope": scope}, auth=service.basic
     )
     assert_json_error(response, "invalid_scope")
+
+
+@pytest.fixture
+async def scoped(running: Running) -> RegisteredClient:
+    return await make_client(
+        running.idp, "Jobs API client", grant_types=["client_credentials"], scopes=["jobs.read", "jobs.write"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("asked", "granted"),
+    [(None, "jobs.read jobs.write"), ("jobs.read", "jobs.read"), ("jobs.write jobs.read", "jobs.write jobs.read")],
+)
+async def test_client_credentials_carry_registered_scopes(
+    scoped: RegisteredClient, backend: httpx.AsyncClient, asked: str | None, granted: str
+) -> None:
+    form = {"grant_type": "client_credentials", **({"scope": asked} if asked else {})}
+
+    response = await backend.post("/token", data=form, auth=scoped.basic)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == granted
+    introspected = await backend.post("/introspect", data={"token": response.json()["access_token"]}, auth=scoped.basic)
+    assert introspected.json()["scope"] == granted
+
+
+@pytest.mark.parametrize("asked", ["jobs.admin", "jobs.read jobs.admin", "JOBS.READ", "anything"])
+async def test_client_credentials_refuse_scopes_not_registered(
+    running: Running, scoped: RegisteredClient, service: RegisteredClient, backend: httpx.AsyncClient, asked: str
+) -> None:
+    for client in (scoped, service):  # `service` registered no scopes at all
+        response = await backend.post(
+            "/token", data={"grant_type": "client_credentials", "scope": asked}, auth=client.basic
+        )
+        assert_json_error(response, "invalid_scope")
+    async with running.idp.db.transaction() as session:
+        assert (await session.execute(select(func.count()).select_from(Token))).scalar_one() == 0
 
 
 async def test_client_credentials_client_cannot_use_the_code_flow(
