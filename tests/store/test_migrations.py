@@ -116,7 +116,7 @@ def test_each_revision_steps_down_and_up(empty_database: str) -> None:
     downgrade(empty_database, "-1")
     below = describe(empty_database)
     assert below["version"] != head["version"]
-    assert set(below["tables"]) < set(head["tables"])
+    assert set(below["tables"]) <= set(head["tables"])  # the newest revision may change data only
     upgrade(empty_database)
     assert describe(empty_database) == head
 
