@@ -23,10 +23,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from starlette.routing import Mount, Route
 
+import idp.admin.audit
+import idp.admin.clients
+import idp.admin.keys
+import idp.admin.users  # noqa: F401  (importing them registers the operations)
 from idp.account import login as login_page
 from idp.account import second_step, security
 from idp.admin import api as admin_api
-from idp.admin import audit, clients, keys, users  # noqa: F401  (they register the operations)
 from idp.oidc import authorize, client_auth, end_session, token
 from idp.store.models import Base
 from tests.conftest import Running
