@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, quote_from_bytes
 
 import httpx
 import pytest
+import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -30,9 +32,12 @@ import idp.admin.users  # noqa: F401  (importing them registers the operations)
 from idp.account import login as login_page
 from idp.account import second_step, security
 from idp.admin import api as admin_api
+from idp.app import create_app
+from idp.clock import FrozenClock
+from idp.config import Settings
 from idp.oidc import authorize, client_auth, end_session, token
 from idp.store.models import Base
-from tests.conftest import Running
+from tests.conftest import FAST_ARGON2, Running, truncate_pg
 from tests.support.admin import admin_client
 from tests.support.oidc import REDIRECT_URI, make_client
 from tests.support.pages import PASSWORD, csrf_token, make_user, submit_login
@@ -88,8 +93,9 @@ ADMIN_EXTRA = {admin_api.PREFIX + "/openapi.json", admin_api.PREFIX + "/{rest:pa
 RECORDS_REFUSALS = {"ratelimit_hits", "audit_events", "admin_tokens"}
 COUNTED_ONLY = {"login_sessions"}
 
+SECRETS = {"secret_key": "s" * 40, "encryption_key": "e" * 40}
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=30,  # ~1 s per endpoint: the whole module stays under a minute per database on 2 cores
     deadline=None,
     derandomize=True,
     database=None,
@@ -119,6 +125,7 @@ class World:
     admin: httpx.AsyncClient
     csrf: str
     client_id: str
+    state: dict[str, Any] = field(default_factory=dict)  # the database as the fixture left it
 
 
 @st.composite
@@ -156,15 +163,36 @@ async def snapshot(running: Running) -> dict[str, Any]:
     return state
 
 
-@pytest.fixture
-async def world(running: Running) -> AsyncIterator[World]:
-    await make_user(running.idp)
-    rp = await make_client(running.idp)
-    async with running.client() as browser, await admin_client(running) as admin:
-        assert (await submit_login(browser, "person@example.com", PASSWORD)).status_code == 303
-        # The enrollment page keeps a pending secret for this session, written on its first showing by design.
-        assert (await browser.get("/account/security/totp")).status_code == 200
-        yield World(running, browser, admin, await csrf_token(browser, "/login?reauth=1"), rp.client_id)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty database of each kind, for the whole module."""
+    if request.param == "sqlite":
+        target = tmp_path_factory.mktemp("fuzz") / "idp.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite+aiosqlite:///{target}"
+    url: str = request.getfixturevalue("postgres_database")
+    truncate_pg(url)
+    return url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(module_database_url: str) -> AsyncIterator[World]:
+    """One app per database for the whole module (its state must not change anyway): a signed-in browser, an
+    operator with a token, a registered client."""
+    url = module_database_url
+    settings = Settings(_env_file=None, database_url=url, issuer="http://testserver", **SECRETS, **FAST_ARGON2)  # type: ignore[arg-type]
+    app = create_app(settings, clock=FrozenClock())
+    async with app.router.lifespan_context(app):
+        running = Running(app)
+        await make_user(running.idp)
+        rp = await make_client(running.idp)
+        async with running.client() as browser, await admin_client(running) as admin:
+            assert (await submit_login(browser, "person@example.com", PASSWORD)).status_code == 303
+            # The enrollment page keeps a pending secret for this session, written on its first showing by design.
+            assert (await browser.get("/account/security/totp")).status_code == 200
+            world = World(running, browser, admin, await csrf_token(browser, "/login?reauth=1"), rp.client_id)
+            world.state = await snapshot(running)
+            yield world
 
 
 # -- the tests --------------------------------------------------------------------------------------------------
@@ -172,9 +200,6 @@ async def world(running: Running) -> AsyncIterator[World]:
 
 def test_every_route_is_fuzzed(tmp_path: Any) -> None:
     """A new endpoint fails here until it is in ENDPOINTS (or is an admin operation, which is covered by itself)."""
-    from idp.app import create_app
-    from idp.config import Settings
-
     app = create_app(
         Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db", secret_key="s" * 40)  # type: ignore[call-arg]
     )
@@ -193,6 +218,7 @@ def test_every_route_is_fuzzed(tmp_path: Any) -> None:
     assert not missing, f"add these routes to ENDPOINTS in {__name__}: {missing}"
 
 
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize(("method", "path"), sorted(ENDPOINTS), ids=[f"{m} {p}" for m, p in sorted(ENDPOINTS)])
 @SETTINGS
 @given(data=st.data())
@@ -206,14 +232,13 @@ async def test_pages_and_oidc_endpoints(world: World, method: str, path: str, da
         pairs = [(b"csrf_token", world.csrf.encode()), *pairs]
     # A URL cannot carry raw bytes through httpx: queries are always percent-encoded, bodies sometimes not.
     body = encode(pairs, raw=method != "GET" and data.draw(st.booleans(), "raw"))
-    before = await snapshot(world.running)
     if method == "GET":
         response = await world.browser.request("GET", path + "?" + body.decode())
     else:
         headers = {"content-type": data.draw(content_types, "content type")}
         response = await world.browser.request(method, path, content=body, headers=headers)
     assert response.status_code < 500, (method, path, body[:300], response.status_code)
-    assert await snapshot(world.running) == before, (method, path, body[:300], response.status_code)
+    assert await snapshot(world.running) == world.state, (method, path, body[:300], response.status_code)
 
 
 json_values = st.recursive(
@@ -235,6 +260,7 @@ def admin_bodies(draw: st.DrawFn, fields: tuple[str, ...]) -> bytes:
     return json.dumps(body).encode()
 
 
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize(
     ("method", "path"), sorted(ADMIN), ids=[f"{m} {p.removeprefix(admin_api.PREFIX)}" for m, p in sorted(ADMIN)]
 )
@@ -256,7 +282,6 @@ async def test_admin_api(world: World, method: str, path: str, data: st.DataObje
         url += "?" + encode([(n.encode(), v) for n, v in query], raw=False).decode()
     body = data.draw(admin_bodies(body_fields), "body")
     content_type = data.draw(st.sampled_from(["application/json", "application/json", "text/plain", FORM]))
-    before = await snapshot(world.running)
     response = await world.admin.request(method, url, content=body, headers={"content-type": content_type})
     assert response.status_code < 500, (method, url[:300], body[:300], response.status_code)
-    assert await snapshot(world.running) == before, (method, url[:300], body[:300], response.status_code)
+    assert await snapshot(world.running) == world.state, (method, url[:300], body[:300], response.status_code)
