@@ -215,10 +215,14 @@ async def test_pages_and_oidc_endpoints(world: World, method: str, path: str, da
     fields = ENDPOINTS[(method, path)]
     known = {"client_id": world.client_id, "redirect_uri": REDIRECT_URI, "csrf_token": world.csrf}
     pairs = data.draw(form_pairs(fields, known), "pairs")
+    csrf = data.draw(st.sampled_from(["valid", "any", "none"]), "csrf")
     if (method, path) in ACTS_ON_CSRF_ALONE:
-        pairs = [(n, v) for n, v in pairs if n != b"csrf_token"] + [(b"csrf_token", b"0" * 64)]
-    elif data.draw(st.booleans(), "valid csrf"):
+        pairs = [(n, v) for n, v in pairs if n != b"csrf_token"]
+        csrf = "none" if csrf == "none" else "any"
+    if csrf == "valid":
         pairs = [(b"csrf_token", world.csrf.encode()), *pairs]
+    elif csrf == "any":
+        pairs = [(b"csrf_token", data.draw(values, "csrf_token")), *pairs]
     # A URL cannot carry raw bytes through httpx: queries are always percent-encoded, bodies sometimes not.
     body = encode(pairs, raw=method != "GET" and data.draw(st.booleans(), "raw"))
     if method == "GET":
