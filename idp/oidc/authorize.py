@@ -109,11 +109,10 @@ async def check_client(req: AuthorizationRequest, request: Request) -> None:
 
 
 def check_redirect_uri(req: AuthorizationRequest, request: Request) -> None:
-    """redirect_uri is given once and matches a registered URI exactly (OIDC Core §3.1.2.1), but for the port of
-    a loopback IP (RFC 8252 §7.3)."""
+    """redirect_uri is given once and matches a registered URI exactly (OIDC Core §3.1.2.1)."""
     assert req.client is not None
     uri = req.raw.get("redirect_uri", "")
-    if "redirect_uri" in req.repeated or not uri or not req.client.allows_redirect_uri(uri):
+    if "redirect_uri" in req.repeated or not uri or uri not in req.client.redirect_uris:
         raise PageError(N_("The address to return to is not registered for this application."))
     req.redirect_uri = uri
     state = req.raw.get("state")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +23,6 @@ DEFAULT_GRANTS = ("authorization_code", "refresh_token")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 MAX_URIS = 20
-# RFC 8252 §7.3: a native app's loopback listener gets whatever port the OS gives it. IP literals only: §8.3
-# recommends against `localhost`, which a hosts file or resolver could point elsewhere.
-_LOOPBACK_NETLOC = re.compile(r"(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?")
 
 
 @dataclass(frozen=True)
@@ -59,13 +55,6 @@ class ClientInfo:
             secret_hash=row.secret_hash,
         )
 
-    def allows_redirect_uri(self, uri: str) -> bool:
-        """Exact match with a registered redirect URI, except that loopback IP URIs match on any port."""
-        if uri in self.redirect_uris:
-            return True
-        portless = _without_loopback_port(uri)
-        return portless is not None and any(_without_loopback_port(r) == portless for r in self.redirect_uris)
-
     def check_secret(self, secret: str) -> bool:
         """Constant-time comparison of the SHA-256 of `secret` with the stored one."""
         if self.public or not self.secret_hash:
@@ -84,17 +73,6 @@ class ClientInfo:
             "require_consent": self.require_consent,
             "id_token_signed_response_alg": self.id_token_alg,
         }
-
-
-def _without_loopback_port(uri: str) -> str | None:
-    """`http://127.0.0.1:PORT/rest` or `http://[::1]:PORT/rest` with the port dropped; None for any other URI."""
-    if not uri.startswith("http://"):
-        return None
-    netloc, slash, rest = uri[len("http://") :].partition("/")
-    match = _LOOPBACK_NETLOC.fullmatch(netloc)
-    if match is None or (match.group(2) is not None and int(match.group(2)) > 65535):
-        return None
-    return f"http://{match.group(1)}{slash}{rest}"
 
 
 def check_redirect_uri(uri: str, *, public: bool) -> str:
