@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from idp.store.migrate import downgrade, upgrade
-from tests.conftest import recreate_pg_database, run_sync
+from tests.conftest import drop_pg_database, recreate_pg_database, run_sync
 
 BEFORE = "0004"
 # (id, email, email_norm as lower() left it), oldest first.
@@ -27,13 +28,16 @@ LEGACY_ROWS = [
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database at the revision before the normaliser, holding rows normalised the old way."""
+    name = None
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
     else:
         request.getfixturevalue("postgres_database")
-        url = recreate_pg_database(f"idp_test_email_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+        # Per process: other checkouts may be running these tests against the same server.
+        name = f"idp_test_email_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+        url = recreate_pg_database(name)
     upgrade(url, BEFORE)
     start = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -59,7 +63,9 @@ def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             await engine.dispose()
 
     run_sync(insert)
-    return url
+    yield url
+    if name is not None:
+        drop_pg_database(name)
 
 
 def norms(url: str) -> dict[str, str]:
