@@ -36,3 +36,17 @@ class Overloaded(DomainError):
     """The password pool's queue is full; the caller should answer 503 with Retry-After."""
 
     retry_after = 1
+
+
+class UnreadableInput(InvalidInput):
+    """A request's parameters could not be read (idp.web.params); `kind` says how, `status` is the usual answer.
+
+    Kinds: content_type (415), malformed, repeated, too_long, characters, too_deep, shape (400). Each edge maps
+    it to its own wire form: an OIDC error, a page, or the admin API's JSON.
+    """
+
+    def __init__(self, reason: str, kind: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.field = field
+        self.status = 415 if kind == "content_type" else 400

@@ -113,11 +113,13 @@ class Csrf:
         seed = request.cookies.get(self._cookies.csrf_name, "")
         if not submitted or not _plausible(seed):
             return False
-        return hmac.compare_digest(submitted, hmac_hex(self._key, "csrf", seed))
+        # Compared as bytes: compare_digest raises TypeError on a str that is not ASCII (a 500, not a 403).
+        return hmac.compare_digest(submitted.encode(), hmac_hex(self._key, "csrf", seed).encode())
 
 
 def _plausible(seed: str) -> bool:
-    return 16 <= len(seed) <= 64 and seed.replace("-", "").replace("_", "").isalnum()
+    """A seed we could have issued: 16-64 characters of the URL-safe base64 alphabet (ASCII only)."""
+    return 16 <= len(seed) <= 64 and seed.isascii() and seed.replace("-", "").replace("_", "").isalnum()
 
 
 def safe_next(target: str | None, default: str = "/account") -> str:

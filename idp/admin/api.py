@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -20,8 +19,9 @@ from starlette.routing import Route
 
 from idp import __version__
 from idp.admin.schemas import ErrorOut
-from idp.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited
+from idp.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited, UnreadableInput
 from idp.services.admin_tokens import AdminIdentity
+from idp.web.params import read_json, read_query
 
 log = logging.getLogger(__name__)
 PREFIX = "/admin/api"
@@ -175,47 +175,31 @@ def _validation_message(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+# How the one parameter reader's refusals answer here: a body or query we cannot read is 400, one we can
+# read but whose content we refuse is 422 (INTERFACE §5: a malformed body is 400 or 422, never 500).
+_UNREADABLE_STATUS = {"content_type": 415, "characters": 422, "too_long": 422, "shape": 422}
+
+
+def _unreadable(exc: UnreadableInput) -> ApiError:
+    return ApiError(_UNREADABLE_STATUS.get(exc.kind, 400), "invalid_request", str(exc))
+
+
 async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise ApiError(415, "invalid_request", "the body must be application/json")
-    raw = await request.body()
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        # RecursionError: a 64 KiB body of nested brackets is deeper than the parser goes.
-        raise ApiError(400, "invalid_request", "the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ApiError(422, "invalid_request", "the body must be a JSON object")
-    if _has_nul(data):
-        raise ApiError(422, "invalid_request", "text must not contain NUL characters")
+        data = await read_json(request)
+    except UnreadableInput as exc:
+        raise _unreadable(exc) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ApiError(422, "invalid_request", _validation_message(exc)) from None
 
 
-def _has_nul(value: Any, depth: int = 0) -> bool:
-    """Whether a NUL character is anywhere in a parsed JSON value (PostgreSQL refuses NUL in text)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if depth > 20:
-        return False  # deeper than any schema of ours: validation refuses it anyway
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v, depth + 1) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v, depth + 1) for v in value)
-    return False
-
-
 def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
-    values: dict[str, str] = {}
-    for key, value in request.query_params.multi_items():
-        if key in values:
-            raise ApiError(400, "invalid_request", f"query parameter repeated: {key[:40]!r}")
-        if "\x00" in key or "\x00" in value:
-            raise ApiError(422, "invalid_request", "query parameters must not contain NUL characters")
-        values[key] = value
+    try:
+        values = read_query(request, None)
+    except UnreadableInput as exc:
+        raise _unreadable(exc) from None
     try:
         return model.model_validate(values)
     except ValidationError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from idp.admin.api import ApiError, Call, decode_cursor, encode_cursor, operation
 from idp.admin.schemas import AuditEventOut, AuditPage, AuditQuery
@@ -18,7 +19,7 @@ async def list_audit(call: Call) -> AuditPage:
     events = await call.idp.audit.list(
         user_id=query.user_id,
         type_=query.type,
-        since=query.since,
+        since=_utc(query.since),
         before_id=int(cursor) if cursor else None,
         limit=query.limit + 1,
     )
@@ -39,3 +40,14 @@ async def list_audit(call: Call) -> AuditPage:
         ],
         next_cursor=encode_cursor(page[-1].id) if len(events) > query.limit else None,
     )
+
+
+def _utc(since: datetime | None) -> datetime | None:
+    """`since` in UTC; an offset that pushes it past year 1 or 9999 clamps to the end it points at."""
+    if since is None:
+        return None
+    try:
+        return since.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is before every event; 9999-12-31T23:59:59-01:00 after every one.
+        return datetime.min.replace(tzinfo=UTC) if since.year == 1 else datetime.max.replace(tzinfo=UTC)

@@ -11,15 +11,15 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.account import messages
-from idp.account.forms import FormError, read_form
 from idp.account.web import client_ip, csrf_failed, services, session_cookie
 from idp.auth.tokens import hmac_hex, new_opaque, sha256_hex
+from idp.errors import UnreadableInput
 from idp.i18n import N_
 from idp.oidc.errors import (
     AccessDenied,
@@ -39,6 +39,7 @@ from idp.services.clients import OIDC_SCOPES, ClientInfo
 from idp.services.login import amr_and_acr
 from idp.services.sessions import ActiveSession
 from idp.templating import render
+from idp.web.params import read_form, read_form_params, read_query_params
 
 # Parameters we read, with the longest value we accept. Others are ignored (OIDC Core §3.1.2.1).
 LIMITS = {
@@ -301,7 +302,7 @@ async def consent_submit(request: Request) -> Response:
     idp = services(request)
     try:
         form = await read_form(request, {**LIMITS, "csrf_token": 128, "decision": 10})
-    except FormError as exc:
+    except UnreadableInput as exc:
         return _error_page(request, str(exc))
     if not idp.csrf.check(request, form.pop("csrf_token")):
         return csrf_failed(request)
@@ -452,32 +453,21 @@ def _error_page(request: Request, message: str) -> Response:
 
 
 async def _read_params(request: Request) -> tuple[dict[str, str], set[str], set[str]]:
-    """Query (GET) or form (POST) parameters, noting repeats; bytes that are not UTF-8 are a page error."""
-    if request.method == "POST":
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/x-www-form-urlencoded":
-            raise PageError(N_("The request must be a form post (application/x-www-form-urlencoded)."))
-        text = (await request.body()).decode("latin-1")
-    else:
-        text = request.scope.get("query_string", b"").decode("latin-1")
+    """Query (GET) or form (POST) parameters, noting repeats and refused values; unreadable input is a page error.
+
+    A refused value (too long, NUL: PostgreSQL cannot store the nonce) is redirected as invalid_request, except
+    client_id and redirect_uri, without which nothing can be redirected.
+    """
     try:
-        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=60)
-    except (UnicodeDecodeError, ValueError):
+        if request.method == "POST":
+            params = await read_form_params(request, LIMITS)
+        else:
+            params = read_query_params(request, LIMITS)
+    except UnreadableInput as exc:
+        if exc.kind == "content_type":
+            raise PageError(N_("The request must be a form post (application/x-www-form-urlencoded).")) from None
         raise PageError(N_("The request is not valid UTF-8 URL-encoded data.")) from None
-    raw: dict[str, str] = {}
-    repeated: set[str] = set()
-    too_long: set[str] = set()
-    for name, value in pairs:
-        if name not in LIMITS:
-            continue
-        if name in raw or name in too_long:
-            repeated.add(name)
-            continue
-        # NUL is refused too: PostgreSQL cannot store it (the nonce goes into the code row).
-        if len(value) > LIMITS[name] or "\x00" in value:
-            if name in ("client_id", "redirect_uri"):
-                raise PageError(f"The parameter {name} is too long or malformed.")
-            too_long.add(name)
-            continue
-        raw[name] = value
-    return raw, repeated, too_long
+    for name in ("client_id", "redirect_uri"):
+        if name in params.invalid:
+            raise PageError(f"The parameter {name} is too long or malformed.")
+    return params.values, params.repeated, params.invalid

@@ -5,19 +5,18 @@ With a valid `id_token_hint` for the signed-in person the session ends at once; 
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from joserfc.errors import JoseError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.account import messages
-from idp.account.forms import FormError, read_form
 from idp.account.web import client_ip, csrf_failed, services, session_cookie
+from idp.errors import UnreadableInput
 from idp.i18n import N_
 from idp.oidc.errors import redirect_with
 from idp.services.clients import ClientInfo
 from idp.templating import render
+from idp.web.params import read_form, read_query
 
 LIMITS = {
     "id_token_hint": 4000,
@@ -62,7 +61,7 @@ async def end_session_confirm(request: Request) -> Response:
     idp = services(request)
     try:
         form = await read_form(request, {**LIMITS, "csrf_token": 128})
-    except FormError as exc:
+    except UnreadableInput as exc:
         return _error(request, str(exc))
     if not idp.csrf.check(request, form.pop("csrf_token")):
         return csrf_failed(request)
@@ -118,32 +117,14 @@ async def _validate(
 
 
 async def _params(request: Request) -> dict[str, str]:
-    if request.method == "POST":
-        try:
-            form = await read_form(request, LIMITS)
-        except FormError as exc:
-            raise LogoutError(str(exc)) from None
-        return {k: v for k, v in form.items() if v}
     try:
-        pairs = parse_qsl(
-            request.scope.get("query_string", b"").decode("latin-1"),
-            keep_blank_values=False,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=30,
-        )
-    except (UnicodeDecodeError, ValueError):
-        raise LogoutError(N_("The request is not valid UTF-8 URL-encoded data.")) from None
-    params: dict[str, str] = {}
-    for name, value in pairs:
-        if name not in LIMITS:
-            continue
-        if name in params:
-            raise LogoutError(f"The parameter {name} is repeated.")
-        if len(value) > LIMITS[name]:
-            raise LogoutError(f"The parameter {name} is too long.")
-        params[name] = value
-    return params
+        if request.method == "POST":
+            found = await read_form(request, LIMITS)
+        else:
+            found = read_query(request, LIMITS)
+    except UnreadableInput as exc:
+        raise LogoutError(str(exc)) from None
+    return {k: v for k, v in found.items() if v}
 
 
 def _error(request: Request, message: str) -> Response:

@@ -7,8 +7,6 @@ they signed still verify until an operator retires them.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import logging
 import time
@@ -19,7 +17,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from idp.auth.crypto import Sealer
-from idp.auth.tokens import new_opaque
+from idp.auth.tokens import jws_header, new_opaque
 from idp.clock import Clock
 from idp.errors import Conflict, NotFound
 from idp.store import keys as store
@@ -55,11 +53,9 @@ def _import(alg: str, pem: bytes, kid: str) -> RSAKey | ECKey:
 def _kid_of(token: str) -> str | None:
     """The `kid` in a compact JWS's protected header, or None if there is none or the token is malformed."""
     try:
-        encoded = token.split(".", 1)[0]
-        header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-    except (ValueError, binascii.Error):
+        kid = jws_header(token).get("kid")
+    except ValueError:
         return None
-    kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) else None
 
 
@@ -188,7 +184,8 @@ class KeyRing:
         return await asyncio.to_thread(jwt.encode, header, claims, signer.key, [alg])
 
     def verify(self, token: str) -> jwt.Token:
-        """Decode a JWS signed by one of our live keys (raises joserfc errors otherwise)."""
+        """Decode a JWS signed by one of our live keys (raises joserfc errors, or ValueError for a malformed one)."""
+        jws_header(token)  # size and nesting bounded before joserfc parses anything
         return jwt.decode(token, self.key_set, algorithms=list(ALGORITHMS))
 
     async def verify_current(self, token: str) -> jwt.Token:

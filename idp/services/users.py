@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from datetime import datetime
 
@@ -23,21 +24,47 @@ MAX_EMAIL_LENGTH = 320
 MAX_NAME_LENGTH = 200
 MIN_PASSWORD_LENGTH = 8  # NIST SP 800-63B §5.1.1.2
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# The compared form keeps one @ and a dotted domain; folding may lengthen the local part (İ is two characters).
+_EMAIL_NORM = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Unicode categories that draw nothing or control layout: Cc control, Cf format (zero-width space, soft hyphen,
+# bidi marks), Zl line and Zp paragraph separators. Cs (lone surrogates) cannot be stored as UTF-8 at all.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
 def normalize_email(email: str) -> str:
-    """The form emails are compared in: trimmed and lower-cased."""
-    return email.strip().lower()
+    """The form emails are compared and stored under: trimmed, NFKC, case-folded (Unicode's NFKC_Casefold).
+
+    Fullwidth letters, the Kelvin sign, NFC/NFD pairs and case all meet in one form; the sign-in lookup, admin
+    search, CLI and import use this one function so that look-alikes name one account.
+    """
+    folded = unicodedata.normalize("NFKC", email.strip()).casefold()
+    # Case folding can leave a string that NFKC would still change (Unicode §3.13: NFKC_Casefold).
+    return unicodedata.normalize("NFKC", folded)
 
 
 def check_email(email: str) -> str:
-    """Return the trimmed email, or raise InvalidInput saying what is wrong with it."""
+    """Return the trimmed email, or raise InvalidInput saying what is wrong with it.
+
+    Refused: invisible and control characters (Unicode Cc, Cf, Zl, Zp) and any whitespace, which would make
+    look-alike addresses; and an address whose compared form breaks the size limits (folding can lengthen it).
+    """
     email = email.strip()
     if not email:
         raise InvalidInput("email is required")
+    if any(_invisible(c) for c in email):
+        raise InvalidInput("email must not contain spaces, invisible or control characters")
     if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
         raise InvalidInput("email is not a valid address")
+    normalized = normalize_email(email)
+    if any(_invisible(c) for c in normalized) or not _EMAIL_NORM.match(normalized):
+        raise InvalidInput("email is not a valid address")
+    if len(normalized) > MAX_EMAIL_LENGTH:
+        raise InvalidInput(f"email must have at most {MAX_EMAIL_LENGTH} characters once normalised")
     return email
+
+
+def _invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in _INVISIBLE
 
 
 def check_password(password: str) -> None:
@@ -122,6 +149,8 @@ class UserService:
 
     async def list(self, *, email: str | None, after: str | None, limit: int) -> list[User]:
         email_norm = normalize_email(email) if email else None
+        if email_norm is not None and len(email_norm) > MAX_EMAIL_LENGTH:
+            return []  # longer than any stored address (and than PostgreSQL's column)
         async with self._db.transaction() as session:
             return list(await store.list_users(session, email_norm=email_norm, after_id=after, limit=limit))
 

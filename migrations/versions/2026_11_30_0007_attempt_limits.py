@@ -14,7 +14,7 @@ from idp.store.models import UTCDateTime
 
 revision: str = "2026_11_30_0007"
 # The lead re-chains the revisions of issue #10 when merging; this one follows the admin tokens.
-down_revision: str | None = "2026_11_30_0005"
+down_revision: str | None = "2026_11_30_0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -53,7 +53,7 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     request.getfixturevalue("postgres_database")  # skips (or fails) like every PostgreSQL test when it is absent
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return recreate_pg_database(f"idp_test_cli_{worker}")
+    return recreate_pg_database(f"idp_test_cli_{worker}_{os.getpid()}")
 
 
 @pytest.fixture

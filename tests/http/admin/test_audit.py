@@ -137,3 +137,16 @@ async def test_bad_filters_are_refused(running: Running) -> None:
             assert_api_error(await admin.get(f"{API}/audit", params=params), status, "invalid_request")
         repeated = await admin.get(f"{API}/audit?type=a&type=b")
         assert_api_error(repeated, 400, "invalid_request")
+
+
+async def test_since_at_the_ends_of_the_calendar_is_not_a_crash(running: Running, clock: FrozenClock) -> None:
+    """#10.8: an offset that moves `since` past year 1 or 9999 in UTC is a filter, not an OverflowError."""
+    async with await admin_client(running) as admin:
+        await history(running, clock, admin)
+        everything = await read_all(admin)
+        assert everything
+
+        assert await read_all(admin, since="0001-01-01T00:00:00+01:00") == everything
+        assert await read_all(admin, since="0001-01-01T00:00:00+00:00") == everything
+        assert await read_all(admin, since="9999-12-31T23:59:59-01:00") == []
+        assert await read_all(admin, since="9999-12-31T23:59:59+00:00") == []

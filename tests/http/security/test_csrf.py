@@ -122,3 +122,46 @@ async def test_logout_with_the_right_token_signs_out(running: Running, client: h
     response = await client.post("/logout", data={"csrf_token": await csrf_token(client, "/logout")})
     assert response.status_code == 200
     assert (await row_counts(running))["login_sessions"] == 0
+
+
+FORM_ENDPOINTS = [
+    "/login",
+    "/logout",
+    "/login/verify",
+    "/login/recovery",
+    "/account/security/totp",
+    "/account/security/disable",
+    "/account/security/backup-codes",
+    "/authorize/consent",
+    "/end_session/confirm",
+]
+
+
+@pytest.mark.parametrize("path", FORM_ENDPOINTS)
+@pytest.mark.parametrize("token", ["%C3%A9", "%C3%A9" * 64, "%E2%80%8B" + "0" * 63])
+async def test_a_non_ascii_token_is_refused_not_a_crash(
+    running: Running, client: httpx.AsyncClient, path: str, token: str
+) -> None:
+    """#10.6: a token that is not ASCII is just a wrong token (403), on every form, signed in or not."""
+    await signed_in(running, client)
+    await client.get("/login?reauth=1")  # the browser has its seed cookie
+    before = await row_counts(running)
+
+    response = await client.post(path, content=f"csrf_token={token}", headers={"content-type": FORM})
+
+    assert response.status_code == 403, (path, response.status_code)
+    assert await row_counts(running) == before
+
+
+async def test_a_non_ascii_seed_cookie_is_not_a_seed(running: Running, client: httpx.AsyncClient) -> None:
+    await make_user(running.idp)
+    before = await row_counts(running)
+
+    response = await client.post(
+        "/login",
+        content=f"csrf_token={'0' * 64}",
+        headers={"content-type": FORM, "cookie": ("idp_csrf=" + "é" * 20).encode()},
+    )
+
+    assert response.status_code == 403
+    assert await row_counts(running) == before
