@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from idp.services.instance import load_instance_keys
 from idp.store.db import Database
 from idp.store.migrate import downgrade, upgrade
 from idp.store.models import Base
-from tests.conftest import FAST_ARGON2, Running, recreate_pg_database, run_sync
+from tests.conftest import FAST_ARGON2, Running, drop_pg_database, recreate_pg_database, run_sync
 from tests.support.pages import PASSWORD, make_user, submit_login
 
 StartApp = Callable[[Settings], Coroutine[Any, Any, Running]]
@@ -31,13 +31,16 @@ EXPECTED_TABLES = set(Base.metadata.tables)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database with nothing in it: not even Alembic's version table."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
     request.getfixturevalue("postgres_database")  # skips (or fails) like every PostgreSQL test when it is absent
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return recreate_pg_database(f"idp_test_migrations_{worker}")
+    # Per process, and dropped afterwards: other test runs may share the server.
+    name = f"idp_test_migrations_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    yield recreate_pg_database(name)
+    drop_pg_database(name)
 
 
 def describe(url: str) -> dict[str, Any]:
@@ -157,18 +160,21 @@ def test_upgrading_twice_changes_nothing(empty_database: str) -> None:
 
 def test_replicas_migrating_postgresql_at_once_all_succeed(postgres_database: str) -> None:
     # Only PostgreSQL: a SQLite file is migrated by the one process that serves it.
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    empty_database = recreate_pg_database(f"idp_test_migrations_{worker}")
+    name = f"idp_test_migrations_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    empty_database = recreate_pg_database(name)
     # Separate processes, like replicas starting together (Alembic's context is per process, not per thread).
     script = "import sys; from idp.store.migrate import upgrade; upgrade(sys.argv[1])"
     processes = [
         subprocess.Popen([sys.executable, "-c", script, empty_database], stderr=subprocess.PIPE, text=True)
         for _ in range(3)
     ]
-    for process in processes:
-        _, stderr = process.communicate(timeout=60)
-        assert process.returncode == 0, stderr
-    assert_matches_the_models(describe(empty_database))
+    try:
+        for process in processes:
+            _, stderr = process.communicate(timeout=60)
+            assert process.returncode == 0, stderr
+        assert_matches_the_models(describe(empty_database))
+    finally:
+        drop_pg_database(name)
 
 
 # --- the lookups a request makes use indexes (SQLite's planner, the stricter of the two on small tables) ---
