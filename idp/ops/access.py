@@ -10,7 +10,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp.logging import request_id_var
-from idp.ops.metrics import Metrics
+from idp.ops.metrics import UNMATCHED_ROUTE, Metrics, method_label
 
 log = logging.getLogger("idp.access")
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -46,17 +46,19 @@ class AccessMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None) or UNMATCHED_ROUTE
             self.metrics.observe_request(template, scope["method"], status, elapsed)
             client = scope.get("client")
             # The path only: query strings carry codes, tokens and state that must not reach a log.
+            # The method is the client's own string (up to the header size limit): log it only when known.
+            method = method_label(scope["method"])
             log.info(
                 "%s %s %s",
-                scope["method"],
-                scope["path"],
+                method,
+                scope["path"][:200],
                 status,
                 extra={
-                    "method": scope["method"],
+                    "method": method,
                     "path": scope["path"][:200],
                     "route": template,
                     "status": status,
