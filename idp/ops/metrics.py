@@ -9,7 +9,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 
-
 # Methods idp answers, or that clients commonly send; anything else (invented, or 4 KB long) shares one label, so
 # an unauthenticated client cannot grow the number of series or the size of /metrics.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
