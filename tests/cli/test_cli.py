@@ -53,7 +53,8 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     request.getfixturevalue("postgres_database")  # skips (or fails) like every PostgreSQL test when it is absent
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return recreate_pg_database(f"idp_test_cli_{worker}")
+    # The pid too: another checkout running the same tests shares the PostgreSQL server.
+    return recreate_pg_database(f"idp_test_cli_{worker}_{os.getpid()}")
 
 
 @pytest.fixture
@@ -235,10 +236,11 @@ def free_port() -> int:
 
 
 def test_serve_migrates_serves_and_logs_only_json(tmp_path: Path) -> None:
-    port = free_port()
+    port, management = free_port(), free_port()
     env = {name: value for name, value in os.environ.items() if not name.upper().startswith("IDP_")}
     env["IDP_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'served.db'}"
     env["IDP_ISSUER"] = f"http://127.0.0.1:{port}"
+    env["IDP_MANAGEMENT_PORT"] = str(management)
     stdout_path, stderr_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
         process = subprocess.Popen(
@@ -267,6 +269,12 @@ def test_serve_migrates_serves_and_logs_only_json(tmp_path: Path) -> None:
             assert login.headers["x-frame-options"] == "DENY"
             assert "server" not in login.headers  # no version banner
             assert httpx.get(base + "/readyz", timeout=5).status_code == 200
+            # /metrics on the management listener only, which serves the probes too.
+            assert httpx.get(base + "/metrics", timeout=5).status_code == 404
+            scraped = httpx.get(f"http://127.0.0.1:{management}/metrics", timeout=5)
+            assert scraped.status_code == 200
+            assert 'idp_http_requests_total{method="GET",route="/login",status="200"} 1.0' in scraped.text
+            assert httpx.get(f"http://127.0.0.1:{management}/readyz", timeout=5).status_code == 200
         finally:
             process.send_signal(signal.SIGTERM)
             try:
