@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from idp.config import Settings
 from idp.logging import JsonFormatter, redact, request_id_var
@@ -157,6 +159,17 @@ async def test_invented_methods_and_paths_share_one_label_each(running: Running,
     assert metric_value(text, 'idp_http_requests_total{method="other",route="unmatched",status="404"}') == 26
     assert metric_value(text, 'idp_http_requests_total{method="other",route="/login",status="405"}') == 14
     assert len(text) < 20_000  # one series each, however many methods were invented
+
+
+async def test_a_database_error_does_not_carry_its_parameters(running: Running) -> None:
+    secret = "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNo"
+    with pytest.raises(DBAPIError) as caught:
+        async with running.idp.db.transaction() as session:
+            await session.execute(
+                text("INSERT INTO users (id, email) VALUES (:id, :email)"), {"id": secret, "email": None}
+            )
+    assert secret not in str(caught.value)
+    assert "parameters hidden" in str(caught.value)
 
 
 class Captured:
