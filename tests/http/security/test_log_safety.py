@@ -10,25 +10,30 @@ same kinds of requests fail with 500. Every secret the test saw or the database 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
+import threading
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pyotp
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from idp.app import Idp
 from idp.logging import configure_logging
 from idp.store.models import Base
-from tests.conftest import run_sync
+from tests.conftest import PG_SERVER, run_sync, truncate_pg
 from tests.support.live import EMAIL, PASSWORD, REDIRECT_URI, LiveIdp
 from tests.support.mfa import codes_from, secret_from
 from tests.support.pages import csrf_from
+from tests.support.tcp_proxy import TcpProxy
 
 WRONG_PASSWORD = "a wrong but distinctive password 7Qz"
 NEW_USER_PASSWORD = "the operator's new user password 4Kx"
@@ -300,4 +305,76 @@ def test_no_log_line_holds_a_secret(database_url: str, debug_logs: io.StringIO) 
     secrets.update({f"stored #{i}": value for i, value in enumerate(stored) if len(value) >= 12})
     assert len(secrets) > 40
     found = leaks(lines, secrets)
+    assert not found, "secrets in the logs:\n" + "\n".join(found[:20])
+
+
+class ProxyThread:
+    """A TcpProxy to PostgreSQL on an event loop of its own, so that a synchronous test can cut the database away."""
+
+    def __init__(self) -> None:
+        server = make_url(PG_SERVER)
+        self.proxy = TcpProxy(server.host or "127.0.0.1", server.port or 5432)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="pg-proxy", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        self._run(self.proxy.start())
+
+    def through(self, url: str) -> str:
+        return make_url(url).set(host="127.0.0.1", port=self.proxy.port).render_as_string(hide_password=False)
+
+    def cut(self) -> None:
+        self._run(self.proxy.stop())
+
+    def close(self) -> None:
+        self._run(asyncio.sleep(0.1))  # let the cut connections' tasks finish
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=30)
+        self.loop.close()
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+
+def test_no_log_line_holds_a_secret_while_the_database_is_away(postgres_database: str, debug_logs: io.StringIO) -> None:
+    truncate_pg(postgres_database)
+    proxy = ProxyThread()
+    proxy.start()
+    seen = Seen()
+    live = LiveIdp(proxy.through(postgres_database))
+    try:
+        live.start()
+        live.make_user()
+        seen.add("password", PASSWORD)
+        client_id, client_secret = live.make_client()
+        seen.add("client secret", client_secret)
+        _, admin_token = live.call(lambda idp: idp.admin_tokens.create("ops"))
+        seen.add("admin token", admin_token)
+        with httpx.Client(base_url=live.issuer, follow_redirects=False, timeout=30) as browser:
+            token = form_csrf(browser, "/login", seen)
+            assert sign_in(browser, seen, PASSWORD).status_code == 303
+            seen.add_cookies(browser)
+
+            cookies = browser.cookies
+        proxy.cut()  # every pooled connection is cut and no new one can be made
+
+        # A fresh connection each time: uvicorn closes one after a request failed with an exception.
+        with httpx.Client(base_url=live.issuer, cookies=cookies, timeout=30) as browser:
+            again = browser.post("/login", data={"username": EMAIL, "password": PASSWORD, "csrf_token": token})
+            assert again.status_code >= 500
+        with httpx.Client(base_url=live.issuer, cookies=cookies, timeout=30) as browser:
+            assert browser.get("/account").status_code >= 500
+        with httpx.Client(base_url=live.issuer, timeout=30) as rp:
+            grant = {"grant_type": "client_credentials"}
+            assert rp.post("/token", data=grant, auth=(client_id, client_secret)).status_code >= 500
+        with httpx.Client(base_url=live.issuer, timeout=30, headers={"Authorization": f"Bearer {admin_token}"}) as op:
+            assert op.get("/admin/api/users").status_code >= 500
+    finally:
+        live.stop()
+        proxy.close()
+
+    lines = debug_logs.getvalue().splitlines()
+    assert any('"level": "ERROR"' in line for line in lines), "the outage was not logged"
+    found = leaks(lines, seen.values)
     assert not found, "secrets in the logs:\n" + "\n".join(found[:20])
