@@ -68,8 +68,12 @@ class TimedH11Protocol(H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        if self.conn.their_state not in _RECEIVING:
+        state = self.conn.their_state
+        if state not in _RECEIVING:
             self._disarm()
+        elif self.request_deadline is None and (state is h11.SEND_BODY or self.conn.trailing_data[0]):
+            # A pipelined request that was already partly buffered when the previous response ended.
+            self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
