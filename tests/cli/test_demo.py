@@ -127,6 +127,7 @@ def test_demo_job_board_signs_in_through_idp_and_keeps_its_client_across_restart
 def test_demo_refuses_a_busy_job_board_port(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "JOBBOARD_"))}
     env["IDP_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'idp.db'}"
+    env["IDP_MANAGEMENT_PORT"] = "0"
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
