@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pyotp
@@ -113,7 +113,7 @@ def form_csrf(http: httpx.Client, path: str, seen: Seen) -> str:
 
 
 def sign_in(http: httpx.Client, seen: Seen, password: str, next_url: str | None = None) -> httpx.Response:
-    path = "/login" + (f"?next={next_url}" if next_url else "")
+    path = "/login" + ("?" + urlencode({"next": next_url}) if next_url else "")
     data = {"username": EMAIL, "password": password, "csrf_token": form_csrf(http, path, seen)}
     if next_url:
         data["next"] = next_url
