@@ -7,6 +7,7 @@ headers or body); `TimedH11Protocol` closes those after IDP_REQUEST_TIMEOUT_SECO
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import socket
 from typing import Any
@@ -81,7 +82,10 @@ class TimedH11Protocol(H11Protocol):
 
     def _arm(self) -> None:
         self._disarm()
-        self.request_deadline = self.loop.call_later(self.request_timeout, self._timed_out)
+        # A context of its own: the log line must not carry the request id of whatever ran last on this loop.
+        self.request_deadline = self.loop.call_later(
+            self.request_timeout, self._timed_out, context=contextvars.Context()
+        )
 
     def _disarm(self) -> None:
         if self.request_deadline is not None:
