@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from idp.config import Settings
-from tests.conftest import FAST_ARGON2, Running, recreate_pg_database
+from tests.conftest import FAST_ARGON2, Running, drop_pg_database, recreate_pg_database
 from tests.support.pages import submit_login
 
 StartApp = Callable[[Settings], Coroutine[Any, Any, Running]]
@@ -47,14 +47,17 @@ def assert_one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each kind, not yet migrated."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+        return
     request.getfixturevalue("postgres_database")  # skips (or fails) like every PostgreSQL test when it is absent
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     # The pid too: another checkout running the same tests shares the PostgreSQL server.
-    return recreate_pg_database(f"idp_test_cli_{worker}_{os.getpid()}")
+    name = f"idp_test_cli_{worker}_{os.getpid()}"
+    yield recreate_pg_database(name)
+    drop_pg_database(name)
 
 
 @pytest.fixture
