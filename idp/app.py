@@ -32,6 +32,7 @@ from idp.oidc import authorize, discovery, end_session, introspection, jwks, rev
 from idp.oidc.cors import PublicCorsMiddleware
 from idp.ops import health
 from idp.ops.access import AccessMiddleware
+from idp.ops.listeners import Listener
 from idp.ops.metrics import Metrics, metrics_endpoint
 from idp.security import BodyLimitMiddleware, CookiePolicy, Csrf, SecurityHeadersMiddleware
 from idp.services.admin_tokens import AdminTokenService
@@ -200,7 +201,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             pool.shutdown()
             await idp.db.dispose()
 
-    routes = [
+    probes = [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+    ]
+    public = [
         Route("/", lambda request: RedirectResponse("/account", status_code=303), methods=["GET"]),
         Route("/login", login.login_page, methods=["GET"]),
         Route("/login", login.login_submit, methods=["POST"]),
@@ -228,11 +233,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/revoke", revocation.revoke, methods=["POST"]),
         Route("/end_session", end_session.end_session, methods=["GET", "POST"]),
         Route("/end_session/confirm", end_session.end_session_confirm, methods=["POST"]),
-        Route("/healthz", health.healthz, methods=["GET"]),
-        Route("/readyz", health.readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *probes,
         *admin_routes(),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    # /metrics only on the management port, which deployments do not publish (INTERFACE §6).
+    management = [*probes, Route("/metrics", metrics_endpoint, methods=["GET"])]
+    routes = [
+        Listener(management, management_port=settings.management_port, management=True),
+        Listener(public, management_port=settings.management_port, management=False),
     ]
     middleware = []
     if settings.trusted_proxy_networks:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
@@ -28,6 +30,23 @@ class CliError(Exception):
 def _fail(message: str, status: int = 1) -> NoReturn:
     print(f"idp: {message}", file=sys.stderr)
     raise SystemExit(status)
+
+
+def _output(result: Any) -> None:
+    """Print `result` as one JSON line; a reader that went away (`idp clients list | head`) ends us quietly."""
+    try:
+        print(json.dumps(result, default=str), flush=True)
+    except BrokenPipeError:
+        _stdout_closed()
+
+
+def _stdout_closed() -> NoReturn:
+    """Exit as a Unix tool whose output pipe closed does: no message, the status of SIGPIPE."""
+    # Point stdout at /dev/null so that Python's own flush at exit does not fail a second time.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    raise SystemExit(128 + signal.SIGPIPE)
 
 
 def _settings() -> Settings:
@@ -106,15 +125,44 @@ def _migrate(settings: Settings) -> None:
 def cmd_migrate(args: argparse.Namespace) -> None:
     settings = _settings()
     _migrate(settings)
-    print(json.dumps({"migrated": True}))
+    _output({"migrated": True})
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from idp.logging import UVICORN_LOG_CONFIG, configure_logging
-
     settings = _settings()
+    _serve(args, settings, _listen(args, settings))
+
+
+def _listen(args: argparse.Namespace, settings: Settings) -> list[socket.socket]:
+    """Bind the public port and the management port (IDP_MANAGEMENT_PORT, unless 0), or fail in one line."""
+    from idp.ops.server import listen
+
+    ports = [args.port]
+    if settings.management_port:
+        if settings.management_port == args.port:
+            _fail(f"--port {args.port} is also IDP_MANAGEMENT_PORT; give the management listener another port", 2)
+        ports.append(settings.management_port)
+    sockets: list[socket.socket] = []
+    for port in ports:
+        try:
+            sockets.append(listen(args.host, port))
+        except OSError as exc:
+            for sock in sockets:
+                sock.close()
+            what = "choose another with --port" if port == args.port else "set IDP_MANAGEMENT_PORT to another (or 0)"
+            if exc.errno == errno.EADDRINUSE:
+                _fail(f"port {port} is in use; {what}")
+            _fail(f"cannot listen on {args.host}:{port}: {exc.strerror or type(exc).__name__}; {what}")
+    return sockets
+
+
+def _serve(args: argparse.Namespace, settings: Settings, sockets: list[socket.socket]) -> None:
+    """Check or migrate the database, then serve on the bound `sockets` until a signal."""
+    from idp.logging import UVICORN_LOG_CONFIG, configure_logging
+    from idp.ops.server import KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, IdpConfig, serve
+
+    if not settings.is_sqlite:
+        _check_schema(settings)  # before logging is set up: the refusal is one line, not alembic's chatter
     configure_logging(settings.log_level)
     if settings.is_sqlite:
         # The embedded default creates and migrates its database by itself (INTERFACE §2).
@@ -123,7 +171,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     for logger in log_config["loggers"].values():
         logger["level"] = max(logger["level"], settings.log_level, key=_level_number)
     log_config["root"]["level"] = settings.log_level
-    uvicorn.run(
+    config = IdpConfig(
         "idp.app:create_app_from_env",
         factory=True,
         host=args.host,
@@ -135,7 +183,30 @@ def cmd_serve(args: argparse.Namespace) -> None:
         # X-Forwarded-* are applied inside the app, and only from IDP_TRUSTED_PROXIES.
         proxy_headers=False,
         timeout_graceful_shutdown=20,
+        http="idp.ops.server:TimedH11Protocol",
+        ws="none",
+        timeout_keep_alive=min(KEEP_ALIVE_SECONDS, settings.request_timeout_seconds),
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        request_timeout=settings.request_timeout_seconds,
     )
+    if not serve(config, sockets):
+        raise SystemExit(3)  # uvicorn's start-up failure status; the reason is in the log
+
+
+def _check_schema(settings: Settings) -> None:
+    """Refuse to serve a database that `idp migrate` has not brought up to this version, in one line."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from idp.store.migrate import schema_state
+
+    try:
+        state = schema_state(settings.database_url)
+    except (OperationalError, DBAPIError, OSError) as exc:
+        _fail(_describe_db_error(exc))
+    if state == "missing":
+        _fail("the database has no idp schema yet; run `idp migrate` first")
+    if state == "behind":
+        _fail("the database schema is older than this idp; run `idp migrate` first")
 
 
 def _level_number(name: str) -> int:
@@ -170,7 +241,7 @@ def cmd_users_create(args: argparse.Namespace) -> None:
     async def go() -> None:
         async with _services(settings) as idp:
             user = await idp.users.create(args.email, name=args.name or "", password=password, actor=CLI_ACTOR)
-            print(json.dumps(_user_json(user)))
+            _output(_user_json(user))
 
     _run(go)
 
@@ -195,7 +266,7 @@ def cmd_clients_create(args: argparse.Namespace) -> None:
             output = client.public_view()
             if secret is not None:
                 output["client_secret"] = secret
-            print(json.dumps(output))
+            _output(output)
 
     _run(go)
 
@@ -206,7 +277,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
     async def go() -> None:
         async with _services(settings) as idp:
             kids = await idp.key_ring.rotate()
-            print(json.dumps({"signing": kids, "keys": idp.key_ring.describe()}))
+            _output({"signing": kids, "keys": idp.key_ring.describe()})
 
     _run(go)
 
@@ -218,7 +289,7 @@ def _operate(fn: Callable[[Any], Coroutine[Any, Any, Any]]) -> None:
     async def go() -> None:
         async with _services(settings) as idp:
             result = await fn(idp)
-            print(json.dumps(result, default=str))
+            _output(result)
 
     _run(go)
 
@@ -393,6 +464,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         os.environ["IDP_ISSUER"] = base
         settings = _settings()
     board_url = f"http://{args.host}:{args.jobboard_port}"
+    # Claim idp's ports first: a busy one is said in one line, before any banner promises a running demo.
+    sockets = _listen(args, settings)
     _migrate(settings)
     saved_at = demo.client_file(settings)
     saved = demo.read_saved_client(saved_at)
@@ -440,7 +513,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     # uvicorn re-raises the SIGTERM it shut down for; as an exception it lets the job board be stopped too.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        cmd_serve(args)
+        _serve(args, settings, sockets)
     except KeyboardInterrupt:
         raise SystemExit(128 + signal.SIGINT) from None
     finally:

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
 
     totp_issuer: str = Field(default="idp", min_length=1, max_length=60, description="name shown in authenticator apps")
 
+    # A second listener on the same host for /metrics, /healthz and /readyz (INTERFACE §2, §6); 0: none.
+    management_port: int = Field(default=9000, ge=0, le=65535)
+    # How long a client may take to send one whole request (headers and body), and to open one at all.
+    request_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("database_url")

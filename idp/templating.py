@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
@@ -44,6 +46,32 @@ def _switch_url(context: Any, locale: str) -> str:
     return request.url.path + "?" + urlencode(params)
 
 
+def _escaped(text: str, variables: dict[str, Any]) -> Markup:
+    """`text` as plain text (escaped, never trusted as HTML), with `variables` (escaped too) put in its %(name)s."""
+    escaped = escape(text)
+    try:
+        return escaped % variables
+    except (KeyError, ValueError, TypeError):
+        # A message from code may hold a stray `%`: show it as it is rather than fail the page.
+        return escaped
+
+
+def _escaping_gettext(translations: NullTranslations) -> tuple[Callable[..., Markup], Callable[..., Markup]]:
+    """gettext and ngettext for templates whose result is escaped like any other value.
+
+    Jinja's newstyle gettext marks the translated text itself as safe Markup, so a message that reaches `_()`
+    from code (an error text that quotes input) would be rendered as HTML; messages here hold no markup."""
+
+    def gettext(message: str, **variables: Any) -> Markup:
+        return _escaped(translations.gettext(message), variables)
+
+    def ngettext(singular: str, plural: str, num: int, **variables: Any) -> Markup:
+        variables.setdefault("num", num)
+        return _escaped(translations.ngettext(singular, plural, num), variables)
+
+    return gettext, ngettext
+
+
 def build_templates() -> dict[str, Jinja2Templates]:
     """One environment per language, each with its gettext catalog installed."""
     result = {}
@@ -55,7 +83,11 @@ def build_templates() -> dict[str, Jinja2Templates]:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        env.install_gettext_translations(load_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+        catalog = load_translations(locale)
+        # newstyle makes {% trans %} blocks call gettext with keyword variables; the callables escape (see above).
+        env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+        gettext, ngettext = _escaping_gettext(catalog)
+        env.globals.update(gettext=gettext, ngettext=ngettext)
         env.globals.update(
             csrf_input=_csrf_input, static_url=_static_url, switch_url=_switch_url, site_name="idp", locales=LOCALES
         )
@@ -78,5 +110,5 @@ def render(
     response = templates.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
     chosen_here = request.query_params.get("lang") or request.query_params.get("ui_locales")
     if chosen_here and request.cookies.get(COOKIE) != locale:
-        response.set_cookie(COOKIE, locale, max_age=365 * 86400, path="/", httponly=True, samesite="lax")
+        request.app.state.idp.cookies.set(response, COOKIE, locale, max_age=365 * 86400)
     return response

@@ -7,12 +7,15 @@ import re
 import time
 import uuid
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp.logging import request_id_var
-from idp.ops.metrics import Metrics
+from idp.ops.metrics import UNMATCHED_ROUTE, Metrics, method_label
 
 log = logging.getLogger("idp.access")
+# nginx's code for "the client closed the request": it went away, or was cut off for sending too slowly.
+CLIENT_CLOSED = 499
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -43,20 +46,25 @@ class AccessMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # No one is left to answer, and nothing failed on our side: an access line, not an error trace.
+            status = CLIENT_CLOSED
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None) or UNMATCHED_ROUTE
             self.metrics.observe_request(template, scope["method"], status, elapsed)
             client = scope.get("client")
             # The path only: query strings carry codes, tokens and state that must not reach a log.
+            # The method is the client's own string (up to the header size limit): log it only when known.
+            method = method_label(scope["method"])
             log.info(
                 "%s %s %s",
-                scope["method"],
-                scope["path"],
+                method,
+                scope["path"][:200],
                 status,
                 extra={
-                    "method": scope["method"],
+                    "method": method,
                     "path": scope["path"][:200],
                     "route": template,
                     "status": status,

@@ -9,6 +9,17 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 
+# Methods idp answers, or that clients commonly send; anything else (invented, or 4 KB long) shares one label, so
+# an unauthenticated client cannot grow the number of series or the size of /metrics.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+UNMATCHED_ROUTE = "unmatched"
+
+
+def method_label(method: str) -> str:
+    """The request method as a metric label: itself when known, else `other`."""
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
 
 class Metrics:
     """One registry per app, so two apps in one process (tests, or embedding) do not collide."""
@@ -42,7 +53,7 @@ class Metrics:
         self.password_queue.set_function(password_queue)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
+        self.requests.labels(route, method_label(method), str(status)).inc()
         self.latency.labels(route).observe(seconds)
 
 

@@ -16,7 +16,9 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        # hide_parameters: a failed statement's error (and any echo) must not carry bound values such as
+        # password hashes, token hashes or sealed secrets into a log line.
+        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True, "hide_parameters": True}
         if not self.is_sqlite:
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **options)

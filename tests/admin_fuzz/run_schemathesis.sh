@@ -42,6 +42,7 @@ export IDP_ARGON2_TIME_COST=1
 # Every request of the fuzzer carries a valid token, but some checks send none on purpose.
 export IDP_ADMIN_MAX_FAILURES_PER_ADDRESS=100000
 export IDP_LOG_LEVEL=INFO
+export IDP_MANAGEMENT_PORT=0  # no second listener: nothing here scrapes /metrics
 cd "$work"  # no .env of the repository is read, and schemathesis leaves its files here
 
 "$IDP" migrate >/dev/null

@@ -238,10 +238,11 @@ def free_port() -> int:
 
 
 def test_serve_migrates_serves_and_logs_only_json(tmp_path: Path) -> None:
-    port = free_port()
+    port, management = free_port(), free_port()
     env = {name: value for name, value in os.environ.items() if not name.upper().startswith("IDP_")}
     env["IDP_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'served.db'}"
     env["IDP_ISSUER"] = f"http://127.0.0.1:{port}"
+    env["IDP_MANAGEMENT_PORT"] = str(management)
     stdout_path, stderr_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
         process = subprocess.Popen(
@@ -270,6 +271,12 @@ def test_serve_migrates_serves_and_logs_only_json(tmp_path: Path) -> None:
             assert login.headers["x-frame-options"] == "DENY"
             assert "server" not in login.headers  # no version banner
             assert httpx.get(base + "/readyz", timeout=5).status_code == 200
+            # /metrics on the management listener only, which serves the probes too.
+            assert httpx.get(base + "/metrics", timeout=5).status_code == 404
+            scraped = httpx.get(f"http://127.0.0.1:{management}/metrics", timeout=5)
+            assert scraped.status_code == 200
+            assert 'idp_http_requests_total{method="GET",route="/login",status="200"} 1.0' in scraped.text
+            assert httpx.get(f"http://127.0.0.1:{management}/readyz", timeout=5).status_code == 200
         finally:
             process.send_signal(signal.SIGTERM)
             try:

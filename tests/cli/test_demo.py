@@ -47,6 +47,7 @@ def running_demo(workdir: Path, idp_port: int, board_port: int) -> Iterator[Path
     """`idp demo` on the given ports in `workdir` (its own SQLite file, no IDP_* from outside); yields its log."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "JOBBOARD_"))}
     env["IDP_DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / 'idp.db'}"
+    env["IDP_MANAGEMENT_PORT"] = "0"  # parallel tests must not all claim port 9000
     log = workdir / f"demo-{idp_port}.log"
     command = [*idp_command(), "demo", "--port", str(idp_port), "--jobboard-port", str(board_port)]
     with log.open("wb") as sink:
@@ -126,6 +127,7 @@ def test_demo_job_board_signs_in_through_idp_and_keeps_its_client_across_restart
 def test_demo_refuses_a_busy_job_board_port(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "JOBBOARD_"))}
     env["IDP_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'idp.db'}"
+    env["IDP_MANAGEMENT_PORT"] = "0"
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -141,6 +143,30 @@ def test_demo_refuses_a_busy_job_board_port(tmp_path: Path) -> None:
         )
     assert result.returncode == 1
     assert f"port {port} is in use" in result.stderr.strip().splitlines()[-1]
+
+
+def test_demo_refuses_a_busy_idp_port_before_its_banner(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "JOBBOARD_"))}
+    env["IDP_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'idp.db'}"
+    env["IDP_MANAGEMENT_PORT"] = "0"
+    board_port = free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*idp_command(), "demo", "--port", str(port), "--jobboard-port", str(board_port)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"idp: port {port} is in use; choose another with --port"]
+    assert result.stdout == ""
+    assert not accepts(board_port)  # the job board was not started either
 
 
 def test_demo_is_sqlite_only(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,40 @@ def test_the_proxy_config_is_mounted_and_forwards_to_the_replicas(compose: dict[
     # Caddy replaces a client's X-Forwarded-For unless told to trust it: nothing here may tell it so.
     assert "trusted_proxies" not in text
     assert "header_up X-Forwarded-For" not in text
+    assert "9000" not in text  # the management port (/metrics) is not forwarded
+
+
+def test_the_replicas_are_healthy_by_the_management_port(compose: dict[str, Any]) -> None:
+    idp = compose["services"]["idp"]
+    port = environment(idp)["IDP_MANAGEMENT_PORT"]
+    command = " ".join(idp["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/readyz" in command
+
+
+# What Caddy's regexp filter does to each logged URI (Go's RE2 here is also Python's re: no look-arounds).
+_URI_FILTER = re.compile(r'request>uri regexp "(?P<pattern>[^"]+)" "(?P<replacement>[^"]+)"')
+
+
+@pytest.mark.parametrize(
+    ("uri", "logged"),
+    [
+        ("/authorize?client_id=c&state=s3cret&nonce=n0nce&login_hint=a%40b.c", "/authorize?[redacted]"),
+        ("/end_session?id_token_hint=eyJ.x.y&state=s", "/end_session?[redacted]"),
+        ("/password/reset?token=reset-token-123", "/password/reset?[redacted]"),
+        ("/verify-email?token=verify-token-123", "/verify-email?[redacted]"),
+        ("/login?next=%2Fauthorize%3Fstate%3Ds3cret", "/login?[redacted]"),
+        ("/login/verify?next=%2Fauthorize%3Fnonce%3Dn", "/login/verify?[redacted]"),
+        ("/authorize", "/authorize"),
+        ("/account?lang=nb", "/account?lang=nb"),
+        ("/static/idp.css?v=1", "/static/idp.css?v=1"),
+    ],
+)
+def test_caddy_logs_no_private_query_strings(uri: str, logged: str) -> None:
+    text = (COMPOSE.parent / "Caddyfile").read_text()
+    found = _URI_FILTER.search(text)
+    assert found, "no request>uri filter in the Caddyfile"
+    pattern = found["pattern"].replace("\\\\", "\\")
+    replacement = re.sub(r"\$\{(\d+)\}", r"\\g<\1>", found["replacement"])
+    assert re.sub(pattern, replacement, uri) == logged
+    # Both logs use it: the access log and Caddy's own (which names the request when proxying fails).
+    assert text.count("import private_uris") == 2

@@ -75,7 +75,7 @@ def test_runs_idp_serve_as_a_numeric_non_root_user() -> None:
     # All interfaces of the container: its network namespace is what the orchestrator exposes.
     assert json.loads(runtime["ENTRYPOINT"]) == ["idp", "serve", "--host", "0.0.0.0"]  # noqa: S104
     assert json.loads(runtime["CMD"]) == ["--port", "8000"]
-    assert runtime["EXPOSE"] == "8000"
+    assert runtime["EXPOSE"].split() == ["8000", "9000"]  # the service, and the management listener
 
 
 def test_healthcheck_asks_healthz_with_python_alone() -> None:
@@ -84,7 +84,7 @@ def test_healthcheck_asks_healthz_with_python_alone() -> None:
     argv = json.loads(command)
     assert argv[:2] == ["python", "-c"]
     assert "urllib.request" in argv[2]
-    assert "http://127.0.0.1:8000/healthz" in argv[2]
+    assert "http://127.0.0.1:9000/healthz" in argv[2]  # the management port (IDP_MANAGEMENT_PORT's default)
     assert "curl" not in runtime["HEALTHCHECK"]
     assert "--timeout=" in options
     compile(argv[2], "<healthcheck>", "exec")

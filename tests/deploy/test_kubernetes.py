@@ -68,6 +68,8 @@ def test_the_deployment_probes_rolls_and_runs_locked_down() -> None:
     (container,) = pod["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] == "management", probe
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
@@ -108,6 +110,11 @@ def test_selectors_and_references_agree() -> None:
     assert found["HorizontalPodAutoscaler"]["spec"]["minReplicas"] >= 2
     (container,) = pod_of("Deployment")["containers"]
     assert found["Service"]["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
+    # /metrics lives on the management port: the Service must not publish it.
+    published = {port["targetPort"] for port in found["Service"]["spec"]["ports"]}
+    assert published == {"http"}
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports["management"] == int(found["ConfigMap"]["data"]["IDP_MANAGEMENT_PORT"])
     sources = {next(iter(s)): s[next(iter(s))]["name"] for s in container["envFrom"]}
     assert sources == {
         "configMapRef": found["ConfigMap"]["metadata"]["name"],

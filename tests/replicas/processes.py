@@ -36,6 +36,8 @@ def free_port() -> int:
 def idp_env(settings: dict[str, object]) -> dict[str, str]:
     """The environment of an idp process: this one's without any IDP_ variable, plus `settings` as IDP_*."""
     env = {name: value for name, value in os.environ.items() if not name.upper().startswith("IDP_")}
+    # No management listener unless a test asks for one: parallel replicas would all want port 9000.
+    env["IDP_MANAGEMENT_PORT"] = "0"
     env.update({f"IDP_{name.upper()}": str(value) for name, value in settings.items()})
     return env
 

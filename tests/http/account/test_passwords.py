@@ -91,7 +91,7 @@ async def test_a_full_pool_answers_503_with_retry_after(
     # Attempts the pool refused were never tried: they do not count towards the attempt limits.
     async with running.idp.db.transaction() as session:
         assert (await session.execute(select(func.count()).select_from(RateLimitHit))).scalar_one() == 0
-    async with running.client() as client:
+    async with running.client(base_url="http://testserver:9000") as client:  # the management port
         metrics = (await client.get("/metrics")).text
     assert f'idp_login_attempts_total{{outcome="overloaded"}} {float(statuses.count(503))}' in metrics
 

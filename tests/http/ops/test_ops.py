@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from idp.config import Settings
 from idp.logging import JsonFormatter, redact, request_id_var
@@ -19,6 +21,15 @@ from tests.conftest import Running
 from tests.support.pages import PASSWORD, csrf_token, make_user, submit_login
 
 StartApp = Callable[[Settings], Coroutine[Any, Any, Running]]
+# The ASGI scope's server port is the URL's: this base reaches the management listener (IDP_MANAGEMENT_PORT).
+MANAGEMENT = "http://testserver:9000"
+
+
+async def scrape(running: Running) -> str:
+    async with running.client(base_url=MANAGEMENT) as management:
+        response = await management.get("/metrics")
+    assert response.status_code == 200
+    return response.text
 
 
 async def test_healthz_answers_while_the_process_is_up(client: httpx.AsyncClient) -> None:
@@ -75,7 +86,8 @@ async def test_metrics_count_requests_by_route_and_sign_in_outcome(running: Runn
     await client.get("/no/such/page")
     assert (await submit_login(client, "person@example.com", "wrong password here")).status_code == 400
 
-    response = await client.get("/metrics")
+    async with running.client(base_url=MANAGEMENT) as management:
+        response = await management.get("/metrics")
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -96,7 +108,7 @@ async def test_metrics_count_requests_by_route_and_sign_in_outcome(running: Runn
 async def test_metrics_count_successes(running: Running, client: httpx.AsyncClient) -> None:
     await make_user(running.idp)
     await submit_login(client, "person@example.com", PASSWORD)
-    text = (await client.get("/metrics")).text
+    text = await scrape(running)
     assert metric_value(text, 'idp_login_attempts_total{outcome="success"}') == 1
 
 
@@ -106,9 +118,58 @@ async def test_two_apps_in_one_process_keep_their_own_metrics(
     other = await start_app(settings)
     async with running.client() as client:
         await client.get("/healthz")
-    async with other.client() as client:
-        text = (await client.get("/metrics")).text
+    text = await scrape(other)
     assert 'route="/healthz"' not in text
+
+
+async def test_metrics_are_served_only_on_the_management_port(running: Running, client: httpx.AsyncClient) -> None:
+    public = await client.get("/metrics")
+    assert public.status_code == 404
+    assert "idp_http_requests_total" not in public.text
+    async with running.client(base_url=MANAGEMENT) as management:
+        assert (await management.get("/metrics")).status_code == 200
+        assert (await management.get("/healthz")).json() == {"status": "ok"}
+        assert (await management.get("/readyz")).json()["database"] == "up"
+        # The management listener serves nothing else: no sign-in page, no admin API, no static files.
+        for path in ("/login", "/admin/api/users", "/static/idp.css", "/.well-known/openid-configuration"):
+            assert (await management.get(path)).status_code == 404, path
+    for path in ("/healthz", "/readyz", "/login"):
+        assert (await client.get(path)).status_code == 200, path
+
+
+async def test_management_port_zero_serves_metrics_nowhere(
+    start_app: StartApp, make_settings: Callable[..., Settings]
+) -> None:
+    app = await start_app(make_settings(management_port=0))
+    for base in ("http://testserver", MANAGEMENT, "http://testserver:0"):
+        async with app.client(base_url=base) as http:
+            assert (await http.get("/metrics")).status_code == 404, base
+            assert (await http.get("/login")).status_code == 200, base
+
+
+async def test_invented_methods_and_paths_share_one_label_each(running: Running, client: httpx.AsyncClient) -> None:
+    for index in range(40):
+        method = f"INVENTED{index}" if index % 2 else "X" * 4096 + str(index)
+        response = await client.request(method, f"/scan/{index}" if index % 3 else "/login")
+        assert response.status_code in (404, 405)
+    text = await scrape(running)
+    assert "INVENTED" not in text
+    assert "XXXX" not in text
+    assert "/scan/" not in text
+    assert metric_value(text, 'idp_http_requests_total{method="other",route="unmatched",status="404"}') == 26
+    assert metric_value(text, 'idp_http_requests_total{method="other",route="/login",status="405"}') == 14
+    assert len(text) < 20_000  # one series each, however many methods were invented
+
+
+async def test_a_database_error_does_not_carry_its_parameters(running: Running) -> None:
+    secret = "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNo"
+    with pytest.raises(DBAPIError) as caught:
+        async with running.idp.db.transaction() as session:
+            await session.execute(
+                text("INSERT INTO users (id, email) VALUES (:id, :email)"), {"id": secret, "email": None}
+            )
+    assert secret not in str(caught.value)
+    assert "parameters hidden" in str(caught.value)
 
 
 class Captured:

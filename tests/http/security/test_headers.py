@@ -20,7 +20,7 @@ PAGES = [
     ("GET", "/logout", 200),
     ("GET", "/healthz", 200),
     ("GET", "/readyz", 200),
-    ("GET", "/metrics", 200),
+    ("GET", "/metrics", 404),  # only on the management port
     ("GET", "/no/such/page", 404),
     ("GET", "/static/idp.css", 200),
     ("GET", "/static/missing.css", 404),
@@ -112,6 +112,8 @@ async def test_every_cookie_is_httponly_and_samesite_lax(running: Running, clien
     form = await client.get("/login")
     seen.update(set_cookies(form))
     assert "idp_csrf" in seen
+    seen.update(set_cookies(await client.get("/login", params={"lang": "nb"})))
+    assert "idp_lang" in seen
     signed_in = await submit_login(client, "person@example.com", PASSWORD)
     seen.update(set_cookies(signed_in))
     assert "idp_session" in set_cookies(signed_in)
@@ -128,12 +130,14 @@ async def test_cookies_are_secure_and_host_bound_over_https(start_app, make_sett
     await make_user(running.idp)
     async with running.client(base_url="https://login.example.com") as client:
         form = await client.get("/login")
+        switched = await client.get("/login", params={"lang": "nb"})  # the language switcher's cookie
         signed_in = await submit_login(client, "person@example.com", PASSWORD)
-    headers = [*set_cookies(form).values(), *set_cookies(signed_in).values()]
+    headers = [*set_cookies(form).values(), *set_cookies(signed_in).values(), *set_cookies(switched).values()]
     assert {header.split("=", 1)[0] for header in headers} == {
         "__Host-idp_csrf",
         "__Host-idp_session",
         "__Host-idp_device",
+        "idp_lang",
     }
     for header in headers:
         assert_safe_cookie(header)

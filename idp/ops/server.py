@@ -1,0 +1,130 @@
+"""`idp serve`'s HTTP server: uvicorn on two listeners (public and management), with a bound on slow requests.
+
+uvicorn bounds idle keep-alive connections but not a request that never finishes arriving (slow or incomplete
+headers or body); `TimedH11Protocol` closes those after IDP_REQUEST_TIMEOUT_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import socket
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+from uvicorn.supervisors import Multiprocess
+
+log = logging.getLogger("idp.server")
+
+DEFAULT_REQUEST_TIMEOUT = 30.0
+# Idle time allowed between two requests on one connection.
+KEEP_ALIVE_SECONDS = 5
+# Request line plus headers: far above any real browser's or RP's, well below what would matter in memory.
+MAX_HEADER_BYTES = 16 * 1024
+_TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+    b"content-length: 21\r\n\r\nrequest not received\n"
+)
+# States in which the client is still sending its request: the line and headers (IDLE) or the body.
+_RECEIVING = (h11.IDLE, h11.SEND_BODY)
+
+
+class IdpConfig(uvicorn.Config):
+    """uvicorn's Config plus the request timeout; picklable, so `--workers N` processes get it too."""
+
+    def __init__(self, app: Any, *, request_timeout: float = DEFAULT_REQUEST_TIMEOUT, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.request_timeout = request_timeout
+
+
+class TimedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, where a request must arrive whole within the request timeout.
+
+    The clock starts when the connection opens and again at the first byte of each later request, and stops
+    when the request's last byte is in; the handling of the request is not limited by it."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.request_timeout: float = getattr(config, "request_timeout", DEFAULT_REQUEST_TIMEOUT)
+        self.request_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()  # a connection that never sends a byte is bounded too
+
+    def data_received(self, data: bytes) -> None:
+        if self.request_deadline is None and self.conn.their_state in _RECEIVING:
+            self._arm()
+        super().data_received(data)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        state = self.conn.their_state
+        if state not in _RECEIVING:
+            self._disarm()
+        elif self.request_deadline is None and (state is h11.SEND_BODY or self.conn.trailing_data[0]):
+            # A pipelined request that was already partly buffered when the previous response ended.
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        # A context of its own: the log line must not carry the request id of whatever ran last on this loop.
+        self.request_deadline = self.loop.call_later(
+            self.request_timeout, self._timed_out, context=contextvars.Context()
+        )
+
+    def _disarm(self) -> None:
+        if self.request_deadline is not None:
+            self.request_deadline.cancel()
+            self.request_deadline = None
+
+    def _timed_out(self) -> None:
+        self.request_deadline = None
+        if self.transport.is_closing() or self.conn.their_state not in _RECEIVING:
+            return
+        log.info("request not received within %ss; connection closed", self.request_timeout)
+        if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):  # no response has begun on this request
+            self.transport.write(_TIMED_OUT)
+        # The application, if it waits for the body, gets http.disconnect from connection_lost.
+        self.transport.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound socket for `host:port` (OSError when it is taken); uvicorn listens on it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no obstacle
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(config: IdpConfig, sockets: list[socket.socket]) -> bool:
+    """Serve on `sockets` until a signal; `config.workers` processes when more than one. False if it never started."""
+    for sock in sockets:
+        host, port = sock.getsockname()[:2]
+        log.info("listening on %s:%s", host, port, extra={"host": host, "port": port})
+    if config.workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+        return True
+    server = uvicorn.Server(config)
+    server.run(sockets=sockets)
+    return server.started
