@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
 from tests.conftest import Running
 from tests.support.oidc import RegisteredClient, auth_params, exchange, make_client, pkce_pair, query_of
-from tests.support.pages import PASSWORD, make_user, submit_login
 from tests.support.wire import assert_error_page, code_rows
 
 REGISTERED = [
@@ -24,14 +21,6 @@ REGISTERED = [
 async def app(running: Running) -> RegisteredClient:
     """A native app: public, PKCE, loopback listeners."""
     return await make_client(running.idp, "Desktop app", public=True, redirect_uris=REGISTERED)
-
-
-@pytest.fixture
-async def browser(running: Running) -> AsyncIterator[httpx.AsyncClient]:
-    await make_user(running.idp)
-    async with running.client() as c:
-        assert (await submit_login(c, "person@example.com", PASSWORD)).status_code == 303
-        yield c
 
 
 @pytest.mark.parametrize(
