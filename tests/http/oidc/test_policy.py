@@ -13,7 +13,7 @@ import pytest
 from idp.clock import FrozenClock
 from idp.config import Settings
 from tests.conftest import Running
-from tests.support.mfa import enroll, totp_code
+from tests.support.mfa import authenticator_added_elsewhere, totp_code
 from tests.support.oidc import (
     RegisteredClient,
     auth_params,
@@ -453,11 +453,11 @@ async def test_prompt_login_then_consent_does_not_loop(
 
 
 async def two_step_person(running: Running, clock: FrozenClock) -> str:
-    """Turn two-step verification on for the person from another browser; returns the authenticator secret."""
-    async with running.client() as phone:
-        await submit_login(phone, "person@example.com", PASSWORD)
-        secret, _ = await enroll(phone, clock.now())
-    clock.advance(31)  # the enrollment code's time step is used up
+    """Give the person an authenticator without ending their sessions (as an import does: enrolling in another
+    browser would sign this one out); returns the authenticator secret."""
+    [person] = await running.idp.users.list(email="person@example.com", after=None, limit=1)
+    secret = await authenticator_added_elsewhere(running, person.id, clock.now())
+    clock.advance(31)
     return secret
 
 
