@@ -34,6 +34,7 @@ from idp.app import create_app
 from idp.clock import FrozenClock
 from idp.config import Settings
 from idp.oidc import authorize, client_auth, end_session, token
+from idp.ops.listeners import Listener
 from tests.conftest import FAST_ARGON2, TABLES, Running, truncate_pg
 from tests.support.admin import admin_client, dump_tables
 from tests.support.oidc import REDIRECT_URI, make_client
@@ -193,7 +194,9 @@ def test_every_route_is_fuzzed(tmp_path: Any) -> None:
         Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db", secret_key="s" * 40)  # type: ignore[call-arg]
     )
     missing = []
-    for route in app.routes:
+    # The public and management listeners each hold routes of their own: walk both.
+    routes = [inner for route in app.routes for inner in (route.routes if isinstance(route, Listener) else [route])]
+    for route in routes:
         if isinstance(route, Mount):
             continue
         assert isinstance(route, Route)
