@@ -198,6 +198,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         finally:
             for task in tasks:
                 task.cancel()
+            # Let a cancelled task give its connection back before the pool is disposed: a connection left checked
+            # out is never closed, and aiosqlite's thread for it later calls into the closed event loop.
+            await asyncio.gather(*tasks, return_exceptions=True)
             pool.shutdown()
             await idp.db.dispose()
 
