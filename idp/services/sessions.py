@@ -39,6 +39,7 @@ class ActiveSession:
     created_at: datetime
     expires_at: datetime
     pending: bool = False
+    user_agent: str = ""
 
 
 class SessionService:
@@ -121,6 +122,7 @@ class SessionService:
             created_at=row.created_at,
             expires_at=row.expires_at,
             pending=row.pending,
+            user_agent=row.user_agent,
         )
 
     async def current(self, cookie: str | None, *, allow_pending: bool = False) -> ActiveSession | None:
@@ -145,6 +147,7 @@ class SessionService:
             active.user,
             methods,
             client_ip=client_ip,
+            user_agent=active.user_agent,
             created_at=created_at,
             expires_at=expires_at,
             sid=active.sid,
