@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, exists, insert, select, update
+from sqlalchemy import ColumnElement, delete, exists, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.store.models import AuthorizationCode, Consent, LoginSession, Token, User
@@ -67,6 +67,9 @@ async def use_refresh_token(
 
     The session check is in this one statement, so online tokens cost no extra round trip (INTERFACE §3)."""
     live = _live_session(Token.sid, now, idle_before)
+    # SQLAlchemy renders RETURNING columns without their table on SQLite, which would turn the correlation into
+    # `sid = sid` (true for any live session): name the outer column explicitly there.
+    live_returned = _live_session(literal_column(f"{Token.__tablename__}.sid"), now, idle_before)
     result = await session.execute(
         update(Token)
         .where(
@@ -78,7 +81,7 @@ async def use_refresh_token(
             Token.offline.is_(True) | live,
         )
         .values(used_at=now)
-        .returning(Token, _user_enabled(Token.user_id), live)
+        .returning(Token, _user_enabled(Token.user_id), live_returned)
     )
     row = result.first()
     return (row[0], bool(row[1]), bool(row[2])) if row else None

@@ -61,7 +61,7 @@ SESSION_ENDS: dict[str, Callable[[Running, httpx.AsyncClient, FrozenClock, str],
     "end_session": end_session_from_the_rp,
     "idle expiry": idle_too_long,
     "absolute expiry": past_the_absolute_limit,
-    # "sessions page": added with the page
+    "sessions page": sign_out_on_the_sessions_page,
 }
 
 
