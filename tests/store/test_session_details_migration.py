@@ -55,7 +55,7 @@ def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
                             "h": token_hash,
                             "k": kind,
                             "s": scope,
-                            "at": at.replace(tzinfo=None) if "sqlite" in url else at,
+                            "at": stamp,
                         },
                     )
         finally:
