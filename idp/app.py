@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from idp.account import login, messages, profile, second_step, security
+from idp.account import login, messages, profile, second_step, security, sessions
 from idp.account.web import error_page
 from idp.admin import admin_openapi, admin_routes
 from idp.auth.crypto import Sealer
@@ -220,6 +220,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/login/recovery", second_step.recovery_submit, methods=["POST"]),
         Route("/account", profile.account_page, methods=["GET"]),
         Route("/account/security", security.security_page, methods=["GET"]),
+        Route("/account/sessions", sessions.sessions_page, methods=["GET"]),
+        Route("/account/sessions/sign-out", sessions.sign_out_submit, methods=["POST"]),
+        Route("/account/sessions/sign-out-others", sessions.sign_out_others_submit, methods=["POST"]),
         Route("/account/security/totp", security.totp_page, methods=["GET"]),
         Route("/account/security/totp", security.totp_submit, methods=["POST"]),
         Route("/account/security/disable", security.disable_submit, methods=["POST"]),

@@ -316,7 +316,26 @@ def cmd_users_list(args: argparse.Namespace) -> None:
 
 def cmd_users_show(args: argparse.Namespace) -> None:
     async def go(idp: Any) -> Any:
-        return await _user_with_mfa(idp, await _find_user(idp, args.user))
+        from idp.services.login import amr_and_acr
+
+        user = await _find_user(idp, args.user)
+        sessions = await idp.sessions.list_of_user(user.id)
+        # The same fields as GET /admin/api/users/{id}/sessions; the id is the opaque sid, never the cookie's hash.
+        return {
+            **await _user_with_mfa(idp, user),
+            "sessions": [
+                {
+                    "id": v.sid,
+                    "created_at": v.created_at.isoformat(),
+                    "last_seen_at": v.last_seen_at.isoformat(),
+                    "ip": v.client_ip,
+                    "user_agent": v.user_agent,
+                    "amr": amr_and_acr(v.methods)[0],
+                    "clients": [{"client_id": c, "client_name": n} for c, n in v.clients],
+                }
+                for v in sessions
+            ],
+        }
 
     _operate(go)
 
@@ -574,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--after", help="continue after this user id")
     listing.add_argument("--limit", type=_limit, default=50)
     listing.set_defaults(func=cmd_users_list)
-    show = users.add_parser("show", help="one user, with two-step status")
+    show = users.add_parser("show", help="one user, with two-step status and signed-in sessions")
     show.add_argument("user", help="user id or email")
     show.set_defaults(func=cmd_users_show)
     disable = users.add_parser("disable", help="disable a user: sessions and tokens end")

@@ -37,6 +37,23 @@ class UserOut(BaseModel):
     mfa: MfaOut
 
 
+class SessionClientOut(BaseModel):
+    client_id: str
+    client_name: str
+
+
+class SessionOut(BaseModel):
+    """A signed-in session; `id` is its opaque `sid`, never the cookie or its hash."""
+
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    ip: str
+    user_agent: str
+    amr: list[str]
+    clients: list[SessionClientOut]
+
+
 class UserCreate(Strict):
     model_config = ConfigDict(
         extra="forbid", strict=True, json_schema_extra={"examples": [{"email": "ann@example.com", "name": "Ann"}]}
@@ -143,6 +160,10 @@ class Page(BaseModel, Generic[T]):
 
 
 class UserPage(Page[UserOut]):
+    pass
+
+
+class SessionPage(Page[SessionOut]):
     pass
 
 

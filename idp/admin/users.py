@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from idp.admin.api import Call, decode_cursor, encode_cursor, operation
-from idp.admin.schemas import MfaOut, MfaReset, UserCreate, UserOut, UserPage, UserPatch, UserQuery
+from idp.admin.schemas import (
+    ListQuery,
+    MfaOut,
+    MfaReset,
+    SessionClientOut,
+    SessionOut,
+    SessionPage,
+    UserCreate,
+    UserOut,
+    UserPage,
+    UserPatch,
+    UserQuery,
+)
+from idp.services.login import amr_and_acr
 from idp.store.models import User
 
 
@@ -80,6 +93,36 @@ async def reset_mfa(call: Call) -> UserOut:
 @operation("POST", "/users/{user_id}/sessions/revoke", summary="End every session and token", status=204, errors=(404,))
 async def revoke_sessions(call: Call) -> None:
     await call.idp.users.revoke_sessions(call.path["user_id"], actor=call.admin.actor, client_ip=call.client_ip)
+
+
+@operation(
+    "GET",
+    "/users/{user_id}/sessions",
+    summary="The person's signed-in sessions, with the clients each signed into",
+    query=ListQuery,
+    response=SessionPage,
+    errors=(404,),
+)
+async def list_sessions(call: Call) -> SessionPage:
+    query: ListQuery = call.query
+    user = await call.idp.users.load(call.path["user_id"])
+    views = await call.idp.sessions.list_of_user(user.id, after=decode_cursor(query.cursor), limit=query.limit + 1)
+    page = views[: query.limit]
+    return SessionPage(
+        items=[
+            SessionOut(
+                id=v.sid,
+                created_at=v.created_at,
+                last_seen_at=v.last_seen_at,
+                ip=v.client_ip,
+                user_agent=v.user_agent,
+                amr=amr_and_acr(v.methods)[0],
+                clients=[SessionClientOut(client_id=c, client_name=n) for c, n in v.clients],
+            )
+            for v in page
+        ],
+        next_cursor=encode_cursor(page[-1].sid) if len(views) > query.limit else None,
+    )
 
 
 @operation(

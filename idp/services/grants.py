@@ -46,7 +46,8 @@ class Subject:
     """Who a code or refresh token speaks for, and how they signed in."""
 
     user_id: str
-    sid: str
+    # The IdP session's id; None for an offline grant whose session has ended (its ID tokens carry no `sid`).
+    sid: str | None
     auth_time: datetime
     amr: list[str]
     acr: str
@@ -85,6 +86,7 @@ class GrantService:
         self._access_ttl = timedelta(seconds=settings.access_token_lifetime_seconds)
         self._id_ttl = timedelta(seconds=settings.id_token_lifetime_seconds)
         self._refresh_ttl = timedelta(seconds=settings.refresh_token_lifetime_seconds)
+        self._session_idle = timedelta(seconds=settings.session_idle_seconds)
 
     # -- authorization codes -------------------------------------------------------------------------
 
@@ -170,11 +172,14 @@ class GrantService:
     async def refresh(
         self, client: ClientInfo, refresh_token: str, *, scope: str | None, client_ip: str
     ) -> dict[str, Any]:
-        """RFC 6749 §6 with rotation (OAuth 2.0 Security BCP §4.14): reuse revokes the family."""
+        """RFC 6749 §6 with rotation (OAuth 2.0 Security BCP §4.14): reuse revokes the family.
+
+        An online token (no offline_access) works only while its IdP session is on (INTERFACE §3). Using it does
+        not count as activity in that session: the idle limit is the person's, not the job board's."""
         now = self._clock.now()
         token_hash = sha256_hex(refresh_token)
         async with self._db.transaction() as session:
-            used = await store.use_refresh_token(session, token_hash, client.client_id, now)
+            used = await store.use_refresh_token(session, token_hash, client.client_id, now, now - self._session_idle)
             if used is None:
                 existing = await store.find_token(session, token_hash)
                 reused = (
@@ -196,16 +201,23 @@ class GrantService:
                         revoked=revoked,
                     )
             else:
-                row, user_enabled = used
+                row, user_enabled, session_live = used
                 if not user_enabled:
                     raise InvalidGrant("the person behind the refresh token is disabled")
                 # Checked and issued in the transaction that used the token: a concurrent reuse waits for this
                 # commit and then revokes the new pair too; a refused request (expired, scope) leaves it unused.
-                return await self._rotate(session, client, row, scope=scope, now=now)
-        raise InvalidGrant("the refresh token is invalid, revoked or already used")
+                return await self._rotate(session, client, row, scope=scope, now=now, session_live=session_live)
+        raise InvalidGrant("the refresh token is invalid, revoked, already used, or its sign-in session ended")
 
     async def _rotate(
-        self, session: AsyncSession, client: ClientInfo, row: Token, *, scope: str | None, now: datetime
+        self,
+        session: AsyncSession,
+        client: ClientInfo,
+        row: Token,
+        *,
+        scope: str | None,
+        now: datetime,
+        session_live: bool,
     ) -> dict[str, Any]:
         if row.expires_at <= now:
             raise InvalidGrant("the refresh token has expired")
@@ -218,8 +230,9 @@ class GrantService:
             narrowed = [s for s in granted if s in requested]
         assert row.user_id is not None
         assert row.auth_time is not None
-        assert row.sid is not None
-        subject = Subject(row.user_id, row.sid, row.auth_time, row.amr.split(), row.acr)
+        # An offline refresh after its session ended: the ID token omits `sid` (optional in OIDC Core §2 and
+        # Back-Channel Logout §2.1) rather than name a dead session; the grant keeps the old sid for its family.
+        subject = Subject(row.user_id, row.sid if session_live else None, row.auth_time, row.amr.split(), row.acr)
         # RFC 6749 §6: fewer scopes narrow this access token only; the rotated refresh token keeps the grant's.
         return await self._issue(
             session,
@@ -229,6 +242,7 @@ class GrantService:
             refresh_scope=row.scope,
             grant_id=row.grant_id,
             nonce=None,
+            sid=row.sid,
         )
 
     # -- client credentials --------------------------------------------------------------------------
@@ -269,6 +283,7 @@ class GrantService:
         subject: Subject | None,
         scope: str,
         now: datetime,
+        sid: str | None = None,
     ) -> dict[str, object]:
         ttl = self._access_ttl if kind == "access" else self._refresh_ttl
         return {
@@ -278,7 +293,7 @@ class GrantService:
             "client_id": client_id,
             "user_id": subject.user_id if subject else None,
             "scope": scope,
-            "sid": subject.sid if subject else None,
+            "sid": sid or (subject.sid if subject else None),
             "auth_time": subject.auth_time if subject else None,
             "amr": " ".join(subject.amr) if subject else "",
             "acr": subject.acr if subject else "",
@@ -286,6 +301,7 @@ class GrantService:
             "expires_at": now + ttl,
             "used_at": None,
             "revoked_at": None,
+            "offline": kind == "refresh" and "offline_access" in scope.split(),
         }
 
     async def _issue(
@@ -298,18 +314,20 @@ class GrantService:
         grant_id: str,
         nonce: str | None,
         refresh_scope: str | None = None,
+        sid: str | None = None,
     ) -> dict[str, Any]:
         """Mint an access token (and a refresh token, and an ID token for openid) inside the caller's transaction.
 
-        The refresh token carries `refresh_scope` (the whole grant's) when the access token's `scope` is narrower."""
+        The refresh token carries `refresh_scope` (the whole grant's) when the access token's `scope` is narrower;
+        rows keep `sid` (the grant's session) even when the subject's is gone."""
         now = self._clock.now()
         access = new_opaque(32)
-        rows = [self._token_row(access, "access", grant_id, client.client_id, subject, scope, now)]
+        rows = [self._token_row(access, "access", grant_id, client.client_id, subject, scope, now, sid)]
         refresh = None
         if "refresh_token" in client.grant_types:
             refresh = new_opaque(32)
             refresh_row = self._token_row(
-                refresh, "refresh", grant_id, client.client_id, subject, refresh_scope or scope, now
+                refresh, "refresh", grant_id, client.client_id, subject, refresh_scope or scope, now, sid
             )
             rows.append(refresh_row)
         response: dict[str, Any] = {
@@ -340,8 +358,9 @@ class GrantService:
             "auth_time": int(subject.auth_time.timestamp()),
             "amr": subject.amr,
             "acr": subject.acr,
-            "sid": subject.sid,
         }
+        if subject.sid:
+            claims["sid"] = subject.sid
         if nonce:
             claims["nonce"] = nonce
         if access_token:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.auth.tokens import new_opaque, sha256_hex
 from idp.clock import Clock
+from idp.errors import NotFound
 from idp.services.audit import AuditLog
 from idp.store import mfa as mfa_store
 from idp.store import sessions as store
@@ -39,6 +40,60 @@ class ActiveSession:
     created_at: datetime
     expires_at: datetime
     pending: bool = False
+    user_agent: str = ""
+
+
+# Enough of a User-Agent to name the browser; the rest is noise that only makes the row bigger.
+MAX_USER_AGENT = 256
+# First match wins: Edge and Opera say "Chrome" too, Chrome says "Safari".
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("EdgiOS/", "Edge"),
+    ("OPR/", "Opera"),
+    ("SamsungBrowser/", "Samsung Internet"),
+    ("Firefox/", "Firefox"),
+    ("FxiOS/", "Firefox"),
+    ("CriOS/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("CrOS", "ChromeOS"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def describe_browser(user_agent: str) -> tuple[str, str]:
+    """The browser and operating system a User-Agent names, in words ("" for each one not recognised).
+
+    A small table of our own rather than a dependency: the page needs a name a person recognises, not a version."""
+    browser = next((name for token, name in _BROWSERS if token in user_agent), "")
+    system = next((name for token, name in _SYSTEMS if token in user_agent), "")
+    return browser, system
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One of a person's signed-in sessions as the sessions page and the admin API show it."""
+
+    sid: str
+    created_at: datetime
+    last_seen_at: datetime
+    client_ip: str
+    user_agent: str
+    browser: str
+    system: str
+    methods: tuple[str, ...]
+    # (client_id, name) of every job board that got a code or token in this session.
+    clients: tuple[tuple[str, str], ...]
+    current: bool = False
 
 
 class SessionService:
@@ -84,7 +139,7 @@ class SessionService:
                 methods=" ".join(methods),
                 sid=sid or new_opaque(24),
                 client_ip=client_ip[:45],
-                user_agent=user_agent[:300],
+                user_agent=user_agent[:MAX_USER_AGENT],
                 pending=pending,
             ),
         )
@@ -121,6 +176,7 @@ class SessionService:
             created_at=row.created_at,
             expires_at=row.expires_at,
             pending=row.pending,
+            user_agent=row.user_agent,
         )
 
     async def current(self, cookie: str | None, *, allow_pending: bool = False) -> ActiveSession | None:
@@ -145,6 +201,7 @@ class SessionService:
             active.user,
             methods,
             client_ip=client_ip,
+            user_agent=active.user_agent,
             created_at=created_at,
             expires_at=expires_at,
             sid=active.sid,
@@ -170,3 +227,57 @@ class SessionService:
         await store.clear_fresh_codes_before(session, now - FRESH_CODES)
         await mfa_store.delete_enrollments_before(session, now - PENDING_ENROLLMENT)
         return await store.delete_expired_sessions(session, now, now - self.idle)
+
+    # -- the sessions page (INTERFACE §4) ----------------------------------------------------------------
+
+    async def list_of_user(
+        self, user_id: str, *, current_sid: str | None = None, after: str | None = None, limit: int = 100
+    ) -> list[SessionView]:
+        """The person's signed-in sessions with the job boards each signed into, ordered by their opaque id."""
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            rows = await store.list_live_sessions(session, user_id, now, now - self.idle, after_sid=after, limit=limit)
+            clients = await store.clients_of_sessions(session, [r.sid for r in rows])
+        return [
+            SessionView(
+                sid=r.sid,
+                created_at=r.created_at,
+                last_seen_at=r.last_seen_at,
+                client_ip=r.client_ip,
+                user_agent=r.user_agent,
+                browser=describe_browser(r.user_agent)[0],
+                system=describe_browser(r.user_agent)[1],
+                methods=tuple(r.methods.split()),
+                clients=tuple(clients.get(r.sid, ())),
+                current=r.sid == current_sid,
+            )
+            for r in rows
+        ]
+
+    async def sign_out_session(self, active: ActiveSession, sid: str, *, client_ip: str, audit: AuditLog) -> None:
+        """End one of the person's own sessions, named by its `sid`; NotFound when it is not one of theirs.
+
+        Its online refresh tokens die with it (their refresh checks the session); offline ones go on."""
+        async with self._db.transaction() as session:
+            if len(sid) > 43 or not await store.delete_session_by_sid(session, active.user.id, sid):
+                raise NotFound("no such session of yours")
+            await audit.record(
+                session,
+                "session.signed_out",
+                user_id=active.user.id,
+                client_ip=client_ip,
+                this_browser=sid == active.sid,
+            )
+
+    async def sign_out_others(self, active: ActiveSession, *, client_ip: str, audit: AuditLog) -> int:
+        """End every session of the person but this one; returns how many ended."""
+        async with self._db.transaction() as session:
+            ended = await store.delete_other_sessions(session, active.user.id, active.id_hash)
+            await audit.record(
+                session,
+                "session.signed_out_elsewhere",
+                user_id=active.user.id,
+                client_ip=client_ip,
+                sessions_ended=ended,
+            )
+        return ended

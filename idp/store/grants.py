@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, exists, insert, select, update
+from sqlalchemy import ColumnElement, delete, exists, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp.store.models import AuthorizationCode, Consent, Token, User
+from idp.store.models import AuthorizationCode, Consent, LoginSession, Token, User
 
 
 async def insert_code(session: AsyncSession, values: dict[str, object]) -> None:
@@ -48,12 +48,28 @@ async def insert_tokens(session: AsyncSession, rows: list[dict[str, object]]) ->
     await session.execute(insert(Token), rows)
 
 
+def _live_session(sid: ColumnElement[str | None], now: datetime, idle_before: datetime) -> ColumnElement[bool]:
+    """Whether the IdP session `sid` is still on: signed in (not pending), within its absolute and idle limits."""
+    return exists().where(
+        LoginSession.sid == sid,
+        LoginSession.pending.is_(False),
+        LoginSession.expires_at > now,
+        LoginSession.last_seen_at > idle_before,
+    )
+
+
 async def use_refresh_token(
-    session: AsyncSession, token_hash: str, client_id: str, now: datetime
-) -> tuple[Token, bool] | None:
-    """Mark a live refresh token of `client_id` used and return it with whether its user is still enabled; None
-    if unknown, another client's, used or revoked (expiry is the caller's). Another client's attempt leaves the
-    token as it was."""
+    session: AsyncSession, token_hash: str, client_id: str, now: datetime, idle_before: datetime
+) -> tuple[Token, bool, bool] | None:
+    """Mark a live refresh token of `client_id` used and return it with whether its user is still enabled and
+    whether its IdP session is still on; None if unknown, another client's, used, revoked, or online with its
+    session ended (expiry is the caller's). Another client's attempt leaves the token as it was.
+
+    The session check is in this one statement, so online tokens cost no extra round trip (INTERFACE §3)."""
+    live = _live_session(Token.sid, now, idle_before)
+    # SQLAlchemy renders RETURNING columns without their table on SQLite, which would turn the correlation into
+    # `sid = sid` (true for any live session): name the outer column explicitly there.
+    live_returned = _live_session(literal_column(f"{Token.__tablename__}.sid"), now, idle_before)
     result = await session.execute(
         update(Token)
         .where(
@@ -62,12 +78,13 @@ async def use_refresh_token(
             Token.client_id == client_id,
             Token.used_at.is_(None),
             Token.revoked_at.is_(None),
+            Token.offline.is_(True) | live,
         )
         .values(used_at=now)
-        .returning(Token, _user_enabled(Token.user_id))
+        .returning(Token, _user_enabled(Token.user_id), live_returned)
     )
     row = result.first()
-    return (row[0], bool(row[1])) if row else None
+    return (row[0], bool(row[1]), bool(row[2])) if row else None
 
 
 async def find_token(session: AsyncSession, token_hash: str) -> Token | None:

@@ -83,7 +83,7 @@ class LoginSession(Base):
     # Space-separated RFC 8176 method names used at sign-in ("pwd", later "pwd otp"), from which amr/acr derive.
     methods: Mapped[str] = mapped_column(String(100))
     # The `sid` claim: opaque, random, and not the lookup key, so a leaked ID token cannot name a cookie hash.
-    sid: Mapped[str] = mapped_column(String(43), default="")
+    sid: Mapped[str] = mapped_column(String(43), default="", index=True)
     client_ip: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
     # True between a correct password and the second step: such a session signs nobody in.
@@ -206,7 +206,7 @@ class AuthorizationCode(Base):
     scope: Mapped[str] = mapped_column(String(500))
     nonce: Mapped[str | None] = mapped_column(String(500), nullable=True)
     code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    sid: Mapped[str] = mapped_column(String(43))
+    sid: Mapped[str] = mapped_column(String(43), index=True)
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
     amr: Mapped[str] = mapped_column(String(100))
     acr: Mapped[str] = mapped_column(String(20))
@@ -229,7 +229,7 @@ class Token(Base):
         String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
     )
     scope: Mapped[str] = mapped_column(String(500))
-    sid: Mapped[str | None] = mapped_column(String(43), nullable=True)
+    sid: Mapped[str | None] = mapped_column(String(43), nullable=True, index=True)
     auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     amr: Mapped[str] = mapped_column(String(100), default="")
     acr: Mapped[str] = mapped_column(String(20), default="")
@@ -237,6 +237,8 @@ class Token(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A refresh token granted offline_access outlives its IdP session (`sid`); any other dies with it (INTERFACE §3).
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Consent(Base):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp.store.models import LoginSession, User
+from idp.store.models import AuthorizationCode, Client, LoginSession, Token, User
 
 
 async def insert_session(session: AsyncSession, row: LoginSession) -> None:
@@ -72,4 +72,45 @@ async def delete_other_sessions(session: AsyncSession, user_id: str, keep_id_has
     if keep_id_hash:
         query = query.where(LoginSession.id_hash != keep_id_hash)
     result = await session.execute(query)
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+def _signed_in(now: datetime, idle_before: datetime) -> ColumnElement[bool]:
+    """A session that signs someone in: past its second step, within its absolute and idle limits."""
+    return and_(LoginSession.pending.is_(False), LoginSession.expires_at > now, LoginSession.last_seen_at > idle_before)
+
+
+async def list_live_sessions(
+    session: AsyncSession, user_id: str, now: datetime, idle_before: datetime, *, after_sid: str | None, limit: int
+) -> list[LoginSession]:
+    """The person's signed-in sessions ordered by `sid` (the opaque id pages and the admin API show)."""
+    query = select(LoginSession).where(LoginSession.user_id == user_id, _signed_in(now, idle_before))
+    if after_sid is not None:
+        query = query.where(LoginSession.sid > after_sid)
+    return list((await session.execute(query.order_by(LoginSession.sid).limit(limit))).scalars().all())
+
+
+async def clients_of_sessions(session: AsyncSession, sids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """For each sid, the (client_id, name) of the clients that got a code or a token in that session."""
+    if not sids:
+        return {}
+    with_codes = select(AuthorizationCode.sid.label("sid"), AuthorizationCode.client_id.label("client_id")).where(
+        AuthorizationCode.sid.in_(sids)
+    )
+    with_tokens = select(Token.sid.label("sid"), Token.client_id.label("client_id")).where(Token.sid.in_(sids))
+    issued = union(with_codes, with_tokens).subquery()
+    rows = await session.execute(
+        select(issued.c.sid, Client.client_id, Client.name)
+        .join(Client, Client.client_id == issued.c.client_id)
+        .order_by(issued.c.sid, Client.name, Client.client_id)
+    )
+    found: dict[str, list[tuple[str, str]]] = {}
+    for sid, client_id, name in rows.all():
+        found.setdefault(sid, []).append((client_id, name))
+    return found
+
+
+async def delete_session_by_sid(session: AsyncSession, user_id: str, sid: str) -> int:
+    """End the person's session named `sid`; 0 when it is not theirs (or not there)."""
+    result = await session.execute(delete(LoginSession).where(LoginSession.user_id == user_id, LoginSession.sid == sid))
     return result.rowcount or 0  # type: ignore[attr-defined]

@@ -80,7 +80,9 @@ async def test_users_list_show_disable_and_reset_mfa(migrated: str, tmp_path: Pa
     first = idp_json("users", "list", "--limit", "1", database_url=migrated, cwd=tmp_path)
     rest = idp_json("users", "list", "--after", first[0]["id"], database_url=migrated, cwd=tmp_path)
     assert {u["id"] for u in first + rest} == {ann["id"], bob["id"]}
-    assert idp_json("users", "show", "bob@example.com", database_url=migrated, cwd=tmp_path)["id"] == bob["id"]
+    bob_shown = idp_json("users", "show", "bob@example.com", database_url=migrated, cwd=tmp_path)
+    assert bob_shown["id"] == bob["id"]
+    assert bob_shown["sessions"] == []  # never signed in
 
     # Ann signs in and turns on two-step verification in a browser.
     running = await serve(start_app, migrated)

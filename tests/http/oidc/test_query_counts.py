@@ -16,7 +16,7 @@ from tests.support.wire import token_rows
 
 # Measured on SQLite and PostgreSQL alike; a change here is a change in round trips per request.
 TOKEN_AUTHORIZATION_CODE = 3  # client, consume the code (UPDATE ... RETURNING, user enabled), insert the tokens
-TOKEN_REFRESH = 3  # client, use the refresh token (UPDATE ... RETURNING, user enabled), insert the new pair
+TOKEN_REFRESH = 3  # client, use the refresh token (UPDATE ... RETURNING, user enabled, session live), insert the pair
 TOKEN_CLIENT_CREDENTIALS = 2  # client, insert the access token
 USERINFO = 1  # the token joined with its user
 INTROSPECTION = 2  # client, the token joined with its user

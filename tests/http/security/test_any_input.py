@@ -28,7 +28,7 @@ import idp.admin.clients
 import idp.admin.keys
 import idp.admin.users  # noqa: F401  (importing them registers the operations)
 from idp.account import login as login_page
-from idp.account import second_step, security
+from idp.account import second_step, security, sessions
 from idp.admin import api as admin_api
 from idp.app import create_app
 from idp.clock import FrozenClock
@@ -62,6 +62,9 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/account/security/backup-codes"): tuple(security.FIELDS),
     ("GET", "/account/security/backup-codes/download"): PAGE_QUERY,
     ("GET", "/account/security/backup-codes/print"): PAGE_QUERY,
+    ("GET", "/account/sessions"): PAGE_QUERY,
+    ("POST", "/account/sessions/sign-out"): tuple(sessions.FIELDS),
+    ("POST", "/account/sessions/sign-out-others"): tuple(sessions.FIELDS),
     ("GET", "/.well-known/openid-configuration"): (),
     ("GET", "/jwks"): (),
     ("GET", "/authorize"): tuple(authorize.LIMITS),
