@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp.auth.tokens import new_opaque, sha256_hex
 from idp.clock import Clock
 from idp.services.audit import AuditLog
+from idp.services.backchannel import enqueue_logouts
 from idp.store import mfa as mfa_store
 from idp.store import sessions as store
 from idp.store.db import Database
@@ -106,7 +107,7 @@ class SessionService:
         row, user = found
         now = self._clock.now()
         if row.expires_at <= now or row.last_seen_at + self.idle <= now or user.disabled:
-            await store.delete_session(session, id_hash)
+            await enqueue_logouts(session, await store.delete_session(session, id_hash), now)
             return None
         if row.pending and not allow_pending:
             return None
@@ -136,7 +137,8 @@ class SessionService:
         """Replace `active` with a session signed in by `methods` under a NEW id (the privilege changed).
 
         The `sid` and `auth_time` stay: the person signed in with the password then, and a second factor
-        later does not make that sign-in fresh for `prompt=login` or `max_age` (issue #10.15)."""
+        later does not make that sign-in fresh for `prompt=login` or `max_age` (issue #10.15). The session goes
+        on under its sid, so no client is told of an end."""
         await store.delete_session(session, active.id_hash)
         expires_at = None if active.pending else active.expires_at
         created_at = None if active.pending else active.created_at
@@ -157,16 +159,22 @@ class SessionService:
             active = await self.resolve(session, cookie)
             if active is None:
                 return
-            await store.delete_session(session, active.id_hash)
+            ended = await store.delete_session(session, active.id_hash)
+            # In the same transaction, and only queued: a job board that is down must not slow sign-out.
+            await enqueue_logouts(session, ended, self._clock.now())
             await audit.record(session, "logout", user_id=active.user.id, client_ip=client_ip)
 
     async def end(self, session: AsyncSession, cookie: str | None) -> None:
+        """End the session behind `cookie` (if any) inside the caller's transaction; its clients are told."""
         if cookie and len(cookie) <= MAX_COOKIE_LENGTH:
-            await store.delete_session(session, sha256_hex(cookie))
+            ended = await store.delete_session(session, sha256_hex(cookie))
+            await enqueue_logouts(session, ended, self._clock.now())
 
     async def purge_expired(self, session: AsyncSession) -> int:
         """Housekeeping: expired sessions, and per-session secrets past their time (fresh backup codes, setups)."""
         now = self._clock.now()
         await store.clear_fresh_codes_before(session, now - FRESH_CODES)
         await mfa_store.delete_enrollments_before(session, now - PENDING_ENROLLMENT)
-        return await store.delete_expired_sessions(session, now, now - self.idle)
+        ended = await store.delete_expired_sessions(session, now, now - self.idle)
+        await enqueue_logouts(session, ended, now)
+        return len(ended)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.store.models import LoginSession, User
@@ -28,21 +28,25 @@ async def touch_session(session: AsyncSession, id_hash: str, now: datetime) -> N
     await session.execute(update(LoginSession).where(LoginSession.id_hash == id_hash).values(last_seen_at=now))
 
 
-async def delete_session(session: AsyncSession, id_hash: str) -> None:
-    await session.execute(delete(LoginSession).where(LoginSession.id_hash == id_hash))
+async def _delete_returning_sids(session: AsyncSession, condition: ColumnElement[bool]) -> list[str]:
+    """Delete the matching sessions; their `sid`s, so the caller can tell the clients (Back-Channel Logout)."""
+    result = await session.execute(delete(LoginSession).where(condition).returning(LoginSession.sid))
+    return [sid for (sid,) in result.all()]
 
 
-async def delete_sessions_of_user(session: AsyncSession, user_id: str) -> int:
-    result = await session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
-    return result.rowcount or 0  # type: ignore[attr-defined]
+async def delete_session(session: AsyncSession, id_hash: str) -> list[str]:
+    return await _delete_returning_sids(session, LoginSession.id_hash == id_hash)
 
 
-async def delete_expired_sessions(session: AsyncSession, now: datetime, idle_before: datetime) -> int:
-    """Remove sessions past their absolute expiry or idle since before `idle_before`."""
-    result = await session.execute(
-        delete(LoginSession).where((LoginSession.expires_at <= now) | (LoginSession.last_seen_at < idle_before))
+async def delete_sessions_of_user(session: AsyncSession, user_id: str) -> list[str]:
+    return await _delete_returning_sids(session, LoginSession.user_id == user_id)
+
+
+async def delete_expired_sessions(session: AsyncSession, now: datetime, idle_before: datetime) -> list[str]:
+    """Remove sessions past their absolute expiry or idle since before `idle_before`; returns their sids."""
+    return await _delete_returning_sids(
+        session, (LoginSession.expires_at <= now) | (LoginSession.last_seen_at < idle_before)
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
 
 
 async def set_fresh_codes(session: AsyncSession, id_hash: str, sealed: str | None, now: datetime | None) -> None:
@@ -67,9 +71,9 @@ async def find_session(session: AsyncSession, id_hash: str) -> LoginSession | No
     return await session.get(LoginSession, id_hash)
 
 
-async def delete_other_sessions(session: AsyncSession, user_id: str, keep_id_hash: str | None) -> int:
-    query = delete(LoginSession).where(LoginSession.user_id == user_id)
+async def delete_other_sessions(session: AsyncSession, user_id: str, keep_id_hash: str | None) -> list[str]:
+    """Delete the person's sessions but `keep_id_hash`; returns the ended sessions' sids."""
+    condition = LoginSession.user_id == user_id
     if keep_id_hash:
-        query = query.where(LoginSession.id_hash != keep_id_hash)
-    result = await session.execute(query)
-    return result.rowcount or 0  # type: ignore[attr-defined]
+        condition = condition & (LoginSession.id_hash != keep_id_hash)
+    return await _delete_returning_sids(session, condition)
