@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from prometheus_client import generate_latest
 from sqlalchemy import select
 
@@ -21,7 +20,6 @@ from idp.config import Settings
 from idp.services.outbox import backoff
 from idp.store.models import AuditEvent, OutboxMessage, User
 from tests.conftest import Running
-from tests.http.backchannel.conftest import IDLE_WORKER
 from tests.support.admin import tokens_for
 from tests.support.oidc import make_client
 from tests.support.pages import PASSWORD, csrf_from, make_user, submit_login
@@ -96,10 +94,10 @@ async def test_errors_time_outs_and_an_endpoint_down_across_a_restart_then_exact
     assert metric(restarted, "idp_outbox_messages_sent_total") == 1
 
 
-async def test_retries_are_kept_apart_from_the_logout_tokens_jti(
+async def test_a_retry_is_signed_afresh(
     running: Running, browser: httpx.AsyncClient, clock: FrozenClock, board: Receiver
 ) -> None:
-    """Every try carries the same jti (one logout event), signed afresh (iat of that try)."""
+    """A token that waited in the outbox is signed at its try: a late delivery is not already expired."""
     rp = await make_client(running.idp, backchannel_logout_uri=board.uri)
     await tokens_for(running, browser, rp)
     await sign_out(browser)
@@ -113,8 +111,7 @@ async def test_retries_are_kept_apart_from_the_logout_tokens_jti(
             token, await published_jwks(rp_backend), issuer="http://testserver", client_id=rp.client_id
         )
     assert claims["iat"] == int(clock.now().timestamp())
-    (message,) = await waiting(running) or [None]  # delivered: nothing left
-    assert message is None
+    assert await waiting(running) == []
 
 
 async def test_given_up_after_a_day_with_an_audit_entry_and_no_secret(
@@ -177,10 +174,10 @@ async def test_sign_out_answers_before_the_first_delivery_finishes(
     assert len(board.tokens) == 1
 
 
-@pytest.mark.parametrize("people", [30])
 async def test_two_processes_deliver_each_message_exactly_once(
-    running: Running, start_app: StartApp, settings: Settings, board: Receiver, people: int
+    running: Running, start_app: StartApp, settings: Settings, board: Receiver
 ) -> None:
+    people = 30
     other = await start_app(settings)
     rp = await make_client(running.idp, backchannel_logout_uri=board.uri)
     for n in range(people):
@@ -203,6 +200,3 @@ async def test_two_processes_deliver_each_message_exactly_once(
     assert len(board.tokens) == people
     assert len(set(board.tokens)) == people
     assert await waiting(running) == []
-
-
-assert IDLE_WORKER["outbox_poll_seconds"] > 60  # the fixtures' app leaves delivery to these tests
