@@ -12,6 +12,7 @@ from idp.clock import Clock
 from idp.services.audit import AuditLog
 from idp.services.backchannel import enqueue_logouts
 from idp.store import mfa as mfa_store
+from idp.store import outbox as outbox_store
 from idp.store import sessions as store
 from idp.store.db import Database
 from idp.store.models import LoginSession, User
@@ -40,6 +41,14 @@ class ActiveSession:
     created_at: datetime
     expires_at: datetime
     pending: bool = False
+
+
+@dataclass(frozen=True)
+class JobBoards:
+    """Job boards signed in through one session: those told of its end (Back-Channel Logout), and the rest."""
+
+    signed_out: tuple[str, ...]
+    not_told: tuple[str, ...]
 
 
 class SessionService:
@@ -153,16 +162,26 @@ class SessionService:
             auth_time=active.auth_time,
         )
 
-    async def sign_out(self, cookie: str | None, *, client_ip: str, audit: AuditLog) -> None:
-        """End the session behind `cookie` (if any) and record it."""
+    async def job_boards(self, active: ActiveSession | None) -> JobBoards:
+        """The job boards signed in through `active`: those a sign-out tells (back-channel URI), and the others."""
+        if active is None:
+            return JobBoards((), ())
+        async with self._db.transaction() as session:
+            names = await outbox_store.client_names_of_session(session, active.sid)
+        return JobBoards(tuple(n for n, told in names if told), tuple(n for n, told in names if not told))
+
+    async def sign_out(self, cookie: str | None, *, client_ip: str, audit: AuditLog) -> JobBoards:
+        """End the session behind `cookie` (if any) and record it; returns the job boards it was signed in to."""
         async with self._db.transaction() as session:
             active = await self.resolve(session, cookie)
             if active is None:
-                return
+                return JobBoards((), ())
+            names = await outbox_store.client_names_of_session(session, active.sid)
             ended = await store.delete_session(session, active.id_hash)
             # In the same transaction, and only queued: a job board that is down must not slow sign-out.
             await enqueue_logouts(session, ended, self._clock.now())
             await audit.record(session, "logout", user_id=active.user.id, client_ip=client_ip)
+        return JobBoards(tuple(n for n, told in names if told), tuple(n for n, told in names if not told))
 
     async def end(self, session: AsyncSession, cookie: str | None) -> None:
         """End the session behind `cookie` (if any) inside the caller's transaction; its clients are told."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -64,20 +65,36 @@ async def count_by_kind(session: AsyncSession) -> dict[str, int]:
     return {kind: count for kind, count in rows.all()}
 
 
-async def clients_of_sessions(session: AsyncSession, sids: Sequence[str]) -> Sequence[tuple[str, str, str]]:
-    """(client_id, user_id, sid) for every client with a back-channel logout URI that got a code or tokens in one
-    of the sessions `sids` (indexed by sid on both tables)."""
-    if not sids:
-        return []
-    issued = union(
+def _issued_in(sids: Sequence[str]) -> Any:
+    """(client_id, user_id, sid) of the codes and tokens issued in the sessions `sids` (indexed by sid)."""
+    return union(
         select(Token.client_id, Token.user_id, Token.sid).where(Token.sid.in_(sids), Token.user_id.is_not(None)),
         select(AuthorizationCode.client_id, AuthorizationCode.user_id, AuthorizationCode.sid).where(
             AuthorizationCode.sid.in_(sids)
         ),
     ).subquery()
+
+
+async def clients_of_sessions(session: AsyncSession, sids: Sequence[str]) -> Sequence[tuple[str, str, str]]:
+    """(client_id, user_id, sid) for every client with a back-channel logout URI that got a code or tokens in one
+    of the sessions `sids`."""
+    if not sids:
+        return []
+    issued = _issued_in(sids)
     rows = await session.execute(
         select(issued.c.client_id, issued.c.user_id, issued.c.sid)
         .join(Client, Client.client_id == issued.c.client_id)
         .where(Client.backchannel_logout_uri != "")
     )
     return [(r[0], r[1], r[2]) for r in rows.all()]
+
+
+async def client_names_of_session(session: AsyncSession, sid: str) -> Sequence[tuple[str, bool]]:
+    """(name, has a back-channel logout URI) of each client signed in through the session `sid`, by name."""
+    issued = _issued_in([sid])
+    rows = await session.execute(
+        select(Client.name, Client.backchannel_logout_uri != "")
+        .where(Client.client_id.in_(select(issued.c.client_id)))
+        .order_by(Client.name)
+    )
+    return [(r[0], bool(r[1])) for r in rows.all()]
