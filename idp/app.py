@@ -91,6 +91,12 @@ class Idp:
     outbox: Outbox
     http: httpx.AsyncClient
 
+    async def close(self) -> None:
+        """Release the connection pools and the outgoing HTTP client."""
+        await self.http.aclose()
+        await self.outbox.db.dispose()
+        await self.db.dispose()
+
 
 async def build_services(settings: Settings, clock: Clock, metrics: Metrics, pool: PasswordPool) -> Idp:
     """Connect to the database and assemble the services (the schema must already be migrated)."""
@@ -229,10 +235,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                 task.cancel()
             # A try cut short here is claimed again by any replica once its lease passes.
             await asyncio.gather(*tasks, return_exceptions=True)
-            await idp.http.aclose()
-            await idp.outbox.db.dispose()
             pool.shutdown()
-            await idp.db.dispose()
+            await idp.close()
 
     probes = [
         Route("/healthz", health.healthz, methods=["GET"]),

@@ -108,7 +108,7 @@ async def _services(settings: Settings) -> AsyncIterator[Any]:
         yield idp
     finally:
         pool.shutdown()
-        await idp.db.dispose()
+        await idp.close()
 
 
 def _migrate(settings: Settings) -> None:

@@ -127,7 +127,8 @@ def check_backchannel_logout_uri(uri: str, *, allow_http: bool) -> str:
     it is a loopback address or idp itself runs on http (a trial); '' clears it."""
     if not uri:
         return ""
-    if len(uri) > 2000 or any(ord(c) <= 32 or ord(c) == 127 for c in uri):
+    # RFC 3986: printable ASCII only (an IRI must be sent percent-encoded).
+    if len(uri) > 2000 or not uri.isascii() or any(ord(c) <= 32 or ord(c) == 127 for c in uri):
         raise InvalidInput(f"back-channel logout URI is malformed: {uri[:80]!r}")
     try:
         parts = urlsplit(uri)
