@@ -126,13 +126,14 @@ class Outbox:
             self._metrics.outbox_queued.labels(kind).set(counts.get(kind, 0))
 
     async def run_forever(self, poll_seconds: float) -> None:
-        """The lifespan task: deliver what is due, then wait; a full batch is followed at once by the next."""
+        """The lifespan task: wait, then deliver what is due; a full batch is followed at once by the next."""
+        tried = 0
         while True:
-            tried = 0
+            if tried < BATCH:
+                await asyncio.sleep(poll_seconds)
             try:
                 tried = await self.run_once()
                 await self.refresh_queue_metric()
             except Exception:
+                tried = 0
                 log.exception("outbox delivery failed; will retry")
-            if tried < BATCH:
-                await asyncio.sleep(poll_seconds)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import generate_latest
 from sqlalchemy import select
 
@@ -200,3 +202,27 @@ async def test_two_processes_deliver_each_message_exactly_once(
     assert len(board.tokens) == people
     assert len(set(board.tokens)) == people
     assert await waiting(running) == []
+
+
+async def test_no_logout_token_in_the_logs_or_the_outbox(
+    running: Running,
+    browser: httpx.AsyncClient,
+    clock: FrozenClock,
+    board: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rp = await make_client(running.idp, backchannel_logout_uri=board.uri)
+    await tokens_for(running, browser, rp)
+    caplog.set_level(logging.DEBUG)
+    await sign_out(browser)
+    (message,) = await waiting(running)
+    assert "eyJ" not in message.payload  # the token is signed at delivery, never stored
+    board.answers[:] = ["500"]
+    await running.idp.outbox.run_once()
+    clock.advance(3600)
+    await running.idp.outbox.run_once()
+    (token,) = board.tokens
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "try 1 failed: answered HTTP 500" in logged
+    assert token not in logged
+    assert token.split(".")[1] not in logged
