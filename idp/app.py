@@ -8,8 +8,10 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -37,12 +39,16 @@ from idp.ops.metrics import Metrics, metrics_endpoint
 from idp.security import BodyLimitMiddleware, CookiePolicy, Csrf, SecurityHeadersMiddleware
 from idp.services.admin_tokens import AdminTokenService
 from idp.services.audit import AuditLog
+from idp.services.backchannel import KIND as BACKCHANNEL_KIND
+from idp.services.backchannel import BackchannelLogout
+from idp.services.backchannel import describe as describe_backchannel
 from idp.services.clients import ClientService
 from idp.services.grants import GrantService
 from idp.services.instance import InstanceKeys, load_instance_keys
 from idp.services.keys import KeyRing
 from idp.services.login import LoginService
 from idp.services.mfa import MfaService
+from idp.services.outbox import Outbox
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import SessionService
 from idp.services.users import UserService
@@ -82,6 +88,14 @@ class Idp:
     csrf: Csrf
     templates: dict[str, Jinja2Templates]
     metrics: Metrics
+    outbox: Outbox
+    http: httpx.AsyncClient
+
+    async def close(self) -> None:
+        """Release the connection pools and the outgoing HTTP client."""
+        await self.http.aclose()
+        await self.outbox.db.dispose()
+        await self.db.dispose()
 
 
 async def build_services(settings: Settings, clock: Clock, metrics: Metrics, pool: PasswordPool) -> Idp:
@@ -100,6 +114,21 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
     )
     key_ring = KeyRing(db, Sealer(keys.encryption_key, "signing-keys"), clock)
     await key_ring.start()
+    # Outgoing calls (logout tokens to job boards): bounded per POST, never following a redirect elsewhere.
+    http = httpx.AsyncClient(timeout=settings.backchannel_logout_timeout_seconds, follow_redirects=False)
+    # The outbox worker has its own small pool: a slow delivery round never holds connections requests need, and
+    # its statements are not counted against any request's round trips.
+    outbox_db = Database(settings.database_url, pool_size=2)
+    outbox = Outbox(
+        outbox_db,
+        clock,
+        audit,
+        metrics,
+        give_up_after=timedelta(seconds=settings.outbox_give_up_seconds),
+        attempt_timeout=timedelta(seconds=settings.backchannel_logout_timeout_seconds),
+    )
+    backchannel = BackchannelLogout(outbox_db, key_ring, clock, settings.issuer, http)
+    outbox.register(BACKCHANNEL_KIND, backchannel.deliver, describe_backchannel)
     sessions = SessionService(
         db,
         clock,
@@ -127,7 +156,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
             sessions=sessions,
             issuer_name=settings.totp_issuer,
         ),
-        clients=ClientService(db, clock, audit),
+        clients=ClientService(db, clock, audit, http_issuer=settings.issuer.startswith("http:")),
         admin_tokens=AdminTokenService(db, clock, audit),
         admin_openapi=json.dumps(admin_openapi(), separators=(",", ":")).encode(),
         key_ring=key_ring,
@@ -137,6 +166,8 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         csrf=Csrf(derive_key(keys.secret_key, "csrf"), cookies),
         templates=build_templates(),
         metrics=metrics,
+        outbox=outbox,
+        http=http,
     )
 
 
@@ -192,7 +223,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         idp = await build_services(settings, clock, metrics, pool)
         app.state.idp = idp
-        tasks = [asyncio.create_task(_housekeeping(idp)), asyncio.create_task(_refresh_keys(idp))]
+        tasks = [
+            asyncio.create_task(_housekeeping(idp)),
+            asyncio.create_task(_refresh_keys(idp)),
+            asyncio.create_task(idp.outbox.run_forever(settings.outbox_poll_seconds)),
+        ]
         try:
             yield
         finally:
@@ -200,9 +235,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                 task.cancel()
             # Let a cancelled task give its connection back before the pool is disposed: a connection left checked
             # out is never closed, and aiosqlite's thread for it later calls into the closed event loop.
+            # A try cut short here is claimed again by any replica once its lease passes.
             await asyncio.gather(*tasks, return_exceptions=True)
             pool.shutdown()
-            await idp.db.dispose()
+            await idp.close()
 
     probes = [
         Route("/healthz", health.healthz, methods=["GET"]),

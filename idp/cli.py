@@ -108,7 +108,7 @@ async def _services(settings: Settings) -> AsyncIterator[Any]:
         yield idp
     finally:
         pool.shutdown()
-        await idp.db.dispose()
+        await idp.close()
 
 
 def _migrate(settings: Settings) -> None:
@@ -261,6 +261,7 @@ def cmd_clients_create(args: argparse.Namespace) -> None:
                 grant_types=args.grant_type or None,
                 id_token_alg=args.id_token_alg,
                 scopes=args.scope or [],
+                backchannel_logout_uri=args.backchannel_logout_uri or "",
                 actor=CLI_ACTOR,
             )
             output = client.public_view()
@@ -585,6 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     new_client.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
     new_client.add_argument(
         "--scope", action="append", help="repeatable; the scopes a client_credentials token may carry"
+    )
+    new_client.add_argument(
+        "--backchannel-logout-uri", help="where logout tokens are POSTed when a session ends (Back-Channel Logout)"
     )
     new_client.set_defaults(func=cmd_clients_create)
 

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     # How long a client may take to send one whole request (headers and body), and to open one at all.
     request_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
+    # The durable outbox (back-channel logout tokens): how often each replica looks for due messages, how long one
+    # logout POST may take, and after how long an undeliverable message is given up (with an audit entry).
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=300)
+    backchannel_logout_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    outbox_give_up_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("database_url")

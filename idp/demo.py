@@ -67,6 +67,7 @@ async def ensure_client(clients: ClientService, saved: tuple[str, str], board_ur
     """The job board's client id and secret: the saved ones while they still work, else a newly registered
     client (then the flag is True and the caller saves them)."""
     redirect_uri, logout_uri = f"{board_url}/callback", f"{board_url}/"
+    backchannel_uri = f"{board_url}/backchannel-logout"
     client_id, secret = saved
     client = await clients.find(client_id) if client_id else None
     if (
@@ -74,10 +75,14 @@ async def ensure_client(clients: ClientService, saved: tuple[str, str], board_ur
         and client.check_secret(secret)
         and client.redirect_uris == (redirect_uri,)
         and client.post_logout_redirect_uris == (logout_uri,)
+        and client.backchannel_logout_uri == backchannel_uri
     ):
         return client_id, secret, False
     created, new_secret = await clients.create(
-        JOBBOARD_NAME, redirect_uris=[redirect_uri], post_logout_redirect_uris=[logout_uri]
+        JOBBOARD_NAME,
+        redirect_uris=[redirect_uri],
+        post_logout_redirect_uris=[logout_uri],
+        backchannel_logout_uri=backchannel_uri,
     )
     assert new_secret is not None
     return created.client_id, new_secret, True

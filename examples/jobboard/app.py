@@ -1,4 +1,5 @@
-"""A demo job board: a relying party that signs people in through idp (authlib's Starlette OAuth client).
+"""A demo job board: a relying party that signs people in through idp (authlib's Starlette OAuth client), and is
+signed out by idp over the back channel (OpenID Connect Back-Channel Logout 1.0, validated with joserfc).
 
 Run beside idp by `idp demo`, or by hand (JOBBOARD_CLIENT_ID and JOBBOARD_CLIENT_SECRET set):
     uvicorn --app-dir examples/jobboard --factory app:create_app_from_env --port 8001
@@ -10,8 +11,13 @@ import html
 import json
 import os
 import secrets
+import time
+from typing import Any
 
 from authlib.integrations.starlette_client import OAuth, OAuthError
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -32,6 +38,45 @@ def text(value: object) -> str:
     return html.escape(value if isinstance(value, str) else json.dumps(value), quote=False)
 
 
+LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+# A logout token older than this is refused (§2.6 step 9 lets the RP choose); idp signs it when it sends it.
+MAX_TOKEN_AGE = 300
+# The ended sessions this process remembers; a signed-in cookie older than its idp session is long expired by then.
+MAX_ENDED = 100_000
+
+
+class LogoutTokenError(Exception):
+    """The logout token failed one of the checks of Back-Channel Logout 1.0 §2.6."""
+
+
+def check_logout_token(token: str, keys: KeySet, *, issuer: str, client_id: str) -> dict[str, Any]:
+    """§2.6: signature against idp's JWKS, typ, iss, aud, iat and exp, the events claim, sid, and no nonce."""
+    try:
+        decoded = jwt.decode(token, keys, algorithms=["RS256", "ES256"])
+        jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": client_id},
+            iat={"essential": True},
+            exp={"essential": True},
+            jti={"essential": True},
+            leeway=30,
+        ).validate(decoded.claims)
+    except (JoseError, ValueError) as exc:
+        raise LogoutTokenError(f"not a valid token from our issuer: {exc}") from None
+    claims = dict(decoded.claims)
+    if decoded.header.get("typ") != "logout+jwt":
+        raise LogoutTokenError("typ is not logout+jwt")
+    if not isinstance(claims.get("events"), dict) or LOGOUT_EVENT not in claims["events"]:
+        raise LogoutTokenError("no back-channel logout event")
+    if "nonce" in claims:
+        raise LogoutTokenError("a logout token never carries a nonce")
+    if not isinstance(claims.get("sid"), str) or not claims["sid"]:
+        raise LogoutTokenError("no sid: this board signs out by session")
+    if int(claims["iat"]) < time.time() - MAX_TOKEN_AGE:
+        raise LogoutTokenError("issued too long ago")
+    return claims
+
+
 def create_app(*, issuer: str, client_id: str, client_secret: str, base_url: str, session_secret: str) -> Starlette:
     oauth = OAuth()
     idp = oauth.register(
@@ -42,14 +87,44 @@ def create_app(*, issuer: str, client_id: str, client_secret: str, base_url: str
         client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256"},
     )
 
+    # idp sessions that idp has told us ended (sid -> None, oldest first). The board's own session is a signed
+    # cookie it cannot reach from here, so every page load checks its sid against this set.
+    ended_sids: dict[str, None] = {}
+
+    async def idp_keys(*, refresh: bool = False) -> KeySet:
+        """idp's JWKS, fetched and cached by authlib (the same keys it checks ID tokens with)."""
+        return KeySet.import_key_set(await idp.fetch_jwk_set(force=refresh))
+
+    async def backchannel_logout(request: Request) -> Response:
+        """POST /backchannel-logout: idp says an idp session ended; every board session under its sid ends."""
+        form = await request.form()
+        token = form.get("logout_token")
+        if not isinstance(token, str) or not token or len(token) > 8000:
+            return backchannel_error("logout_token is missing")
+        try:
+            try:
+                claims = check_logout_token(token, await idp_keys(), issuer=issuer, client_id=client_id)
+            except LogoutTokenError:
+                # idp may have rotated its key since we fetched the JWKS: fetch once more before refusing.
+                claims = check_logout_token(token, await idp_keys(refresh=True), issuer=issuer, client_id=client_id)
+        except LogoutTokenError as exc:
+            return backchannel_error(str(exc))
+        ended_sids[claims["sid"]] = None
+        while len(ended_sids) > MAX_ENDED:
+            del ended_sids[next(iter(ended_sids))]
+        return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
     async def home(request: Request) -> Response:
+        claims = request.session.get("claims")
+        if claims and claims.get("sid") in ended_sids:
+            request.session.clear()  # signed out at idp, told over the back channel
+            return page('<p id="signed-out">You were signed out at idp.</p><p><a href="/login">Sign in</a></p>')
         if "state" in request.query_params:  # back from idp's end_session
             try:
                 await idp.validate_logout_response(request)
             except OAuthError as exc:
                 return page(f"<p>That sign-out response was not for us: {text(exc.description)}</p>", 400)
             return page('<p>You have signed out.</p><p><a href="/login">Sign in</a></p>')
-        claims = request.session.get("claims")
         if not claims:
             return page('<p>Find your next job. <a href="/login">Sign in</a></p>')
         return page(
@@ -88,9 +163,20 @@ def create_app(*, issuer: str, client_id: str, client_secret: str, base_url: str
             Route("/login", login),
             Route("/callback", callback),
             Route("/logout", logout, methods=["POST"]),
+            Route("/backchannel-logout", backchannel_logout, methods=["POST"]),
         ],
         # Its own cookie name: cookies are shared by every port of a host, and idp's are idp_session/idp_csrf.
         middleware=[Middleware(SessionMiddleware, secret_key=session_secret, session_cookie="jobboard_session")],
+    )
+
+
+def backchannel_error(description: str) -> Response:
+    """§2.8: 400 with an OAuth error body."""
+    return Response(
+        json.dumps({"error": "invalid_request", "error_description": description}),
+        status_code=400,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
     )
 
 

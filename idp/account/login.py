@@ -116,8 +116,10 @@ async def login_submit(request: Request) -> Response:
 
 async def logout_page(request: Request) -> Response:
     """A confirmation form: signing out is a POST so that no other site can sign a person out."""
-    active = await services(request).sessions.current(session_cookie(request))
-    return render(request, "login/logout.html", {"signed_in": active is not None})
+    sessions = services(request).sessions
+    active = await sessions.current(session_cookie(request))
+    boards = await sessions.job_boards(active)
+    return render(request, "login/logout.html", {"signed_in": active is not None, "boards": boards})
 
 
 async def logout_submit(request: Request) -> Response:
@@ -128,7 +130,7 @@ async def logout_submit(request: Request) -> Response:
         return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)
-    await idp.sessions.sign_out(session_cookie(request), client_ip=client_ip(request), audit=idp.audit)
-    response = render(request, "login/logged_out.html")
+    boards = await idp.sessions.sign_out(session_cookie(request), client_ip=client_ip(request), audit=idp.audit)
+    response = render(request, "login/logged_out.html", {"boards": boards})
     idp.cookies.clear(response, idp.cookies.session_name)
     return response

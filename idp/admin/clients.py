@@ -35,6 +35,7 @@ async def create_client(call: Call) -> ClientCreated:
         grant_types=body.grant_types,
         id_token_alg=body.id_token_signed_response_alg,
         scopes=[body.scope],
+        backchannel_logout_uri=body.backchannel_logout_uri or "",
         actor=call.admin.actor,
         client_ip=call.client_ip,
     )

@@ -77,6 +77,12 @@ class MfaReset(Strict):
     reason: StrictStr = Field(min_length=3, max_length=500, description="why, after what proof of identity")
 
 
+BACKCHANNEL_TEXT = (
+    "where idp POSTs logout tokens when a session the client was signed in through ends (OIDC Back-Channel "
+    "Logout 1.0); https, http only on loopback; null or empty: none"
+)
+
+
 class ClientOut(BaseModel):
     client_id: str
     name: str
@@ -88,6 +94,7 @@ class ClientOut(BaseModel):
     require_consent: bool
     id_token_signed_response_alg: str
     scope: str = Field(description="space-separated scopes a client_credentials token may carry (RFC 7591 §2)")
+    backchannel_logout_uri: str | None = Field(default=None, description=BACKCHANNEL_TEXT)
 
 
 class ClientCreated(ClientOut):
@@ -118,6 +125,7 @@ class ClientCreate(Strict):
     grant_types: list[GrantType] | None = Field(default=None, min_length=1, max_length=3)
     id_token_signed_response_alg: Alg = "RS256"  # noqa: S105 - an algorithm name
     scope: StrictStr = Field(default="", max_length=500, description=SCOPE_TEXT)
+    backchannel_logout_uri: StrictStr | None = Field(default=None, max_length=2000, description=BACKCHANNEL_TEXT)
 
 
 class ClientPatch(Strict):
@@ -129,6 +137,9 @@ class ClientPatch(Strict):
     grant_types: list[GrantType] | None = Field(default=None, min_length=1, max_length=3)
     id_token_signed_response_alg: Alg | None = None
     scope: StrictStr | None = Field(default=None, max_length=500, description=SCOPE_TEXT)
+    backchannel_logout_uri: StrictStr | None = Field(
+        default=None, max_length=2000, description=BACKCHANNEL_TEXT + " (empty string: remove)"
+    )
 
 
 class SecretOut(BaseModel):

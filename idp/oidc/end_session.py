@@ -15,6 +15,7 @@ from idp.errors import UnreadableInput
 from idp.i18n import N_
 from idp.oidc.errors import redirect_with
 from idp.services.clients import ClientInfo
+from idp.services.sessions import JobBoards
 from idp.templating import render
 from idp.web.params import read_form, read_query
 
@@ -51,6 +52,7 @@ async def end_session(request: Request) -> Response:
         {
             "client": client,
             "signed_in": active is not None,
+            "boards": await idp.sessions.job_boards(active),
             "hidden": {k: params[k] for k in ("client_id", "post_logout_redirect_uri", "state") if params.get(k)},
         },
     )
@@ -75,16 +77,16 @@ async def end_session_confirm(request: Request) -> Response:
 
 async def _finish(request: Request, client: ClientInfo | None, target: str | None, state: str | None) -> Response:
     idp = services(request)
-    await idp.sessions.sign_out(session_cookie(request), client_ip=client_ip(request), audit=idp.audit)
-    response = _after_logout(request, target, state)
+    boards = await idp.sessions.sign_out(session_cookie(request), client_ip=client_ip(request), audit=idp.audit)
+    response = _after_logout(request, target, state, boards)
     idp.cookies.clear(response, idp.cookies.session_name)
     return response
 
 
-def _after_logout(request: Request, target: str | None, state: str | None) -> Response:
+def _after_logout(request: Request, target: str | None, state: str | None, boards: JobBoards | None = None) -> Response:
     if target:
         return redirect_with(target, {"state": state})
-    return render(request, "login/logged_out.html")
+    return render(request, "login/logged_out.html", {"boards": boards})
 
 
 async def _validate(

@@ -51,6 +51,25 @@ class Metrics:
             registry=self.registry,
         )
         self.password_queue.set_function(password_queue)
+        # The durable outbox, by message kind (a fixed set in code, e.g. backchannel_logout).
+        self.outbox_queued = Gauge(
+            "idp_outbox_messages_queued",
+            "Outbox messages waiting to be delivered (sampled by each replica's worker)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.outbox_sent = Counter(
+            "idp_outbox_messages_sent", "Outbox messages delivered", ["kind"], registry=self.registry
+        )
+        self.outbox_failed = Counter(
+            "idp_outbox_delivery_failures", "Outbox delivery tries that failed", ["kind"], registry=self.registry
+        )
+        self.outbox_given_up = Counter(
+            "idp_outbox_messages_given_up",
+            "Outbox messages dropped after failing for the whole retry period (audited)",
+            ["kind"],
+            registry=self.registry,
+        )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method_label(method), str(status)).inc()

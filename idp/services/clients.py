@@ -47,6 +47,7 @@ class ClientInfo:
     id_token_alg: str
     secret_hash: str | None
     scopes: tuple[str, ...] = ()
+    backchannel_logout_uri: str = ""
 
     @classmethod
     def from_row(cls, row: Client) -> ClientInfo:
@@ -62,6 +63,7 @@ class ClientInfo:
             id_token_alg=row.id_token_alg,
             secret_hash=row.secret_hash,
             scopes=tuple(row.scope.split()),
+            backchannel_logout_uri=row.backchannel_logout_uri,
         )
 
     def allows_redirect_uri(self, uri: str) -> bool:
@@ -89,6 +91,7 @@ class ClientInfo:
             "require_consent": self.require_consent,
             "id_token_signed_response_alg": self.id_token_alg,
             "scope": " ".join(self.scopes),
+            "backchannel_logout_uri": self.backchannel_logout_uri or None,
         }
 
 
@@ -117,6 +120,28 @@ def check_redirect_uri(uri: str, *, public: bool) -> str:
     if public and parts.scheme and "." in parts.scheme and parts.scheme not in ("http", "https"):
         return uri
     raise InvalidInput(f"redirect URI must be https (http only on loopback): {uri[:80]!r}")
+
+
+def check_backchannel_logout_uri(uri: str, *, allow_http: bool) -> str:
+    """Back-Channel Logout 1.0 §2.2: an absolute http(s) URI without a fragment (a query is allowed); https unless
+    it is a loopback address or idp itself runs on http (a trial); '' clears it."""
+    if not uri:
+        return ""
+    # RFC 3986: printable ASCII only (an IRI must be sent percent-encoded).
+    if len(uri) > 2000 or not uri.isascii() or any(ord(c) <= 32 or ord(c) == 127 for c in uri):
+        raise InvalidInput(f"back-channel logout URI is malformed: {uri[:80]!r}")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise InvalidInput(f"back-channel logout URI is malformed: {uri[:80]!r}") from None
+    if parts.fragment or "#" in uri:
+        raise InvalidInput("a back-channel logout URI must not contain a fragment")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"back-channel logout URI must be an absolute http(s) URI: {uri[:80]!r}")
+    if parts.scheme == "http" and not allow_http and parts.hostname not in LOOPBACK:
+        raise InvalidInput(f"back-channel logout URI must be https (http only on loopback): {uri[:80]!r}")
+    return uri
 
 
 def check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
@@ -166,10 +191,12 @@ def _check_registration(
 class ClientService:
     """Register, look up and authenticate clients."""
 
-    def __init__(self, db: Database, clock: Clock, audit: AuditLog | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock, audit: AuditLog | None = None, *, http_issuer: bool = False) -> None:
         self._db = db
         self._clock = clock
         self._audit = audit or AuditLog(clock)
+        # An idp on plain http is a trial: its job boards may take back-channel logouts on http too.
+        self._http_issuer = http_issuer
 
     async def create(
         self,
@@ -183,6 +210,7 @@ class ClientService:
         grant_types: Sequence[str] | None = None,
         id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name, not a password
         scopes: Sequence[str] = (),
+        backchannel_logout_uri: str = "",
         actor: str = "",
         client_ip: str = "",
     ) -> tuple[ClientInfo, str | None]:
@@ -191,6 +219,7 @@ class ClientService:
             name, grant_types or DEFAULT_GRANTS, redirect_uris, post_logout_redirect_uris, public, id_token_alg
         )
         registered_scopes = check_scopes(scopes)
+        backchannel = check_backchannel_logout_uri(backchannel_logout_uri, allow_http=self._http_issuer)
         secret = None if public else new_opaque(32)
         now = self._clock.now()
         row = Client(
@@ -205,6 +234,7 @@ class ClientService:
             require_consent=require_consent,
             id_token_alg=id_token_alg,
             scope=" ".join(registered_scopes),
+            backchannel_logout_uri=backchannel,
             created_at=now,
             updated_at=now,
         )
@@ -241,6 +271,9 @@ class ClientService:
             "require_mfa": changes.get("require_mfa", current.require_mfa),
             "require_consent": changes.get("require_consent", current.require_consent),
             "scope": " ".join(check_scopes(changes["scopes"]) if "scopes" in changes else current.scopes),
+            "backchannel_logout_uri": check_backchannel_logout_uri(
+                changes.get("backchannel_logout_uri", current.backchannel_logout_uri), allow_http=self._http_issuer
+            ),
             "updated_at": self._clock.now(),
         }
         async with self._db.transaction() as session:

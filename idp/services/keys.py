@@ -177,10 +177,10 @@ class KeyRing:
     def signer(self, alg: str) -> LoadedKey:
         return self._signers[alg]
 
-    async def sign(self, claims: dict[str, object], alg: str) -> str:
+    async def sign(self, claims: dict[str, object], alg: str, *, typ: str = "JWT") -> str:
         """A compact JWS of `claims`, signed off the event loop with this algorithm's current key."""
         signer = self._signers[alg]
-        header = {"alg": alg, "kid": signer.kid, "typ": "JWT"}
+        header = {"alg": alg, "kid": signer.kid, "typ": typ}
         return await asyncio.to_thread(jwt.encode, header, claims, signer.key, [alg])
 
     def verify(self, token: str) -> jwt.Token:

@@ -11,7 +11,9 @@ from idp.auth.tokens import new_opaque, sha256_hex
 from idp.clock import Clock
 from idp.errors import NotFound
 from idp.services.audit import AuditLog
+from idp.services.backchannel import enqueue_logouts
 from idp.store import mfa as mfa_store
+from idp.store import outbox as outbox_store
 from idp.store import sessions as store
 from idp.store.db import Database
 from idp.store.models import LoginSession, User
@@ -96,6 +98,14 @@ class SessionView:
     current: bool = False
 
 
+@dataclass(frozen=True)
+class JobBoards:
+    """Job boards signed in through one session: those told of its end (Back-Channel Logout), and the rest."""
+
+    signed_out: tuple[str, ...]
+    not_told: tuple[str, ...]
+
+
 class SessionService:
     """Create, resolve and end sessions."""
 
@@ -161,7 +171,7 @@ class SessionService:
         row, user = found
         now = self._clock.now()
         if row.expires_at <= now or row.last_seen_at + self.idle <= now or user.disabled:
-            await store.delete_session(session, id_hash)
+            await enqueue_logouts(session, await store.delete_session(session, id_hash), now)
             return None
         if row.pending and not allow_pending:
             return None
@@ -192,7 +202,8 @@ class SessionService:
         """Replace `active` with a session signed in by `methods` under a NEW id (the privilege changed).
 
         The `sid` and `auth_time` stay: the person signed in with the password then, and a second factor
-        later does not make that sign-in fresh for `prompt=login` or `max_age` (issue #10.15)."""
+        later does not make that sign-in fresh for `prompt=login` or `max_age` (issue #10.15). The session goes
+        on under its sid, so no client is told of an end."""
         await store.delete_session(session, active.id_hash)
         expires_at = None if active.pending else active.expires_at
         created_at = None if active.pending else active.created_at
@@ -208,25 +219,41 @@ class SessionService:
             auth_time=active.auth_time,
         )
 
-    async def sign_out(self, cookie: str | None, *, client_ip: str, audit: AuditLog) -> None:
-        """End the session behind `cookie` (if any) and record it."""
+    async def job_boards(self, active: ActiveSession | None) -> JobBoards:
+        """The job boards signed in through `active`: those a sign-out tells (back-channel URI), and the others."""
+        if active is None:
+            return JobBoards((), ())
+        async with self._db.transaction() as session:
+            names = await outbox_store.client_names_of_session(session, active.sid)
+        return JobBoards(tuple(n for n, told in names if told), tuple(n for n, told in names if not told))
+
+    async def sign_out(self, cookie: str | None, *, client_ip: str, audit: AuditLog) -> JobBoards:
+        """End the session behind `cookie` (if any) and record it; returns the job boards it was signed in to."""
         async with self._db.transaction() as session:
             active = await self.resolve(session, cookie)
             if active is None:
-                return
-            await store.delete_session(session, active.id_hash)
+                return JobBoards((), ())
+            names = await outbox_store.client_names_of_session(session, active.sid)
+            ended = await store.delete_session(session, active.id_hash)
+            # In the same transaction, and only queued: a job board that is down must not slow sign-out.
+            await enqueue_logouts(session, ended, self._clock.now())
             await audit.record(session, "logout", user_id=active.user.id, client_ip=client_ip)
+        return JobBoards(tuple(n for n, told in names if told), tuple(n for n, told in names if not told))
 
     async def end(self, session: AsyncSession, cookie: str | None) -> None:
+        """End the session behind `cookie` (if any) inside the caller's transaction; its clients are told."""
         if cookie and len(cookie) <= MAX_COOKIE_LENGTH:
-            await store.delete_session(session, sha256_hex(cookie))
+            ended = await store.delete_session(session, sha256_hex(cookie))
+            await enqueue_logouts(session, ended, self._clock.now())
 
     async def purge_expired(self, session: AsyncSession) -> int:
         """Housekeeping: expired sessions, and per-session secrets past their time (fresh backup codes, setups)."""
         now = self._clock.now()
         await store.clear_fresh_codes_before(session, now - FRESH_CODES)
         await mfa_store.delete_enrollments_before(session, now - PENDING_ENROLLMENT)
-        return await store.delete_expired_sessions(session, now, now - self.idle)
+        ended = await store.delete_expired_sessions(session, now, now - self.idle)
+        await enqueue_logouts(session, ended, now)
+        return len(ended)
 
     # -- the sessions page (INTERFACE §4) ----------------------------------------------------------------
 
@@ -259,8 +286,10 @@ class SessionService:
 
         Its online refresh tokens die with it (their refresh checks the session); offline ones go on."""
         async with self._db.transaction() as session:
-            if len(sid) > 43 or not await store.delete_session_by_sid(session, active.user.id, sid):
+            ended = await store.delete_session_by_sid(session, active.user.id, sid) if len(sid) <= 43 else []
+            if not ended:
                 raise NotFound("no such session of yours")
+            await enqueue_logouts(session, ended, self._clock.now())
             await audit.record(
                 session,
                 "session.signed_out",
@@ -273,11 +302,12 @@ class SessionService:
         """End every session of the person but this one; returns how many ended."""
         async with self._db.transaction() as session:
             ended = await store.delete_other_sessions(session, active.user.id, active.id_hash)
+            await enqueue_logouts(session, ended, self._clock.now())
             await audit.record(
                 session,
                 "session.signed_out_elsewhere",
                 user_id=active.user.id,
                 client_ip=client_ip,
-                sessions_ended=ended,
+                sessions_ended=len(ended),
             )
-        return ended
+        return len(ended)

@@ -13,6 +13,7 @@ from idp.auth.passwords import MAX_PASSWORD_LENGTH, PasswordPool
 from idp.clock import Clock
 from idp.errors import InvalidInput, NotFound
 from idp.services.audit import AuditLog
+from idp.services.backchannel import enqueue_logouts
 from idp.store import grants as grants_store
 from idp.store import mfa as mfa_store
 from idp.store import sessions as sessions_store
@@ -95,14 +96,17 @@ async def end_sessions_and_tokens(
     authorization codes deleted, access and refresh tokens revoked (INTERFACE §3). Returns counts for the audit.
 
     Every event that must end a person's grants goes through here: operator revoke, MFA reset, disabling the
-    account, and turning two-step verification on or off.
+    account, and turning two-step verification on or off. Each ended session's clients get a logout token
+    (Back-Channel Logout), queued in this transaction.
     """
-    # Codes first: a redemption racing this transaction either commits before the token UPDATE below reads
-    # (its tokens are revoked) or finds its code gone.
-    codes = await grants_store.delete_unredeemed_codes_of_user(session, user_id)
+    # Sessions first, while their codes and tokens still say which clients were signed in through them.
     ended = await sessions_store.delete_other_sessions(session, user_id, keep)
+    await enqueue_logouts(session, ended, now)
+    # Codes before tokens: a redemption racing this transaction either commits before the token UPDATE below
+    # reads (its tokens are revoked) or finds its code gone.
+    codes = await grants_store.delete_unredeemed_codes_of_user(session, user_id)
     revoked = await grants_store.revoke_tokens_of_user(session, user_id, now)
-    return {"sessions_ended": ended, "revoked": revoked, "unredeemed_ended": codes}
+    return {"sessions_ended": len(ended), "revoked": revoked, "unredeemed_ended": codes}
 
 
 class UserService:
@@ -184,7 +188,12 @@ class UserService:
 
     async def delete(self, user_id: str, *, actor: str, client_ip: str) -> None:
         async with self._db.transaction() as session:
-            if len(user_id) > 36 or not await store.delete_user(session, user_id):
+            if len(user_id) > 36:
+                raise NotFound("no user with this id")
+            # The sessions would go with the user (cascade); ending them first tells their clients.
+            ended = await sessions_store.delete_sessions_of_user(session, user_id)
+            await enqueue_logouts(session, ended, self._clock.now())
+            if not await store.delete_user(session, user_id):
                 raise NotFound("no user with this id")
             await self._audit.record(session, "admin.user_deleted", user_id=user_id, actor=actor, client_ip=client_ip)
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -169,6 +170,8 @@ class Client(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Space-separated: the scopes a client_credentials token of this client may carry (RFC 6749 §4.4.2).
     scope: Mapped[str] = mapped_column(String(500), default="")
+    # OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed; empty: none are sent.
+    backchannel_logout_uri: Mapped[str] = mapped_column(String(2000), default="")
 
 
 class UsedMarker(Base):
@@ -206,6 +209,7 @@ class AuthorizationCode(Base):
     scope: Mapped[str] = mapped_column(String(500))
     nonce: Mapped[str | None] = mapped_column(String(500), nullable=True)
     code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Indexed: a session's end finds the clients that got a code in it (Back-Channel Logout).
     sid: Mapped[str] = mapped_column(String(43), index=True)
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
     amr: Mapped[str] = mapped_column(String(100))
@@ -229,6 +233,7 @@ class Token(Base):
         String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
     )
     scope: Mapped[str] = mapped_column(String(500))
+    # Indexed: a session's end finds the clients issued tokens in it (Back-Channel Logout).
     sid: Mapped[str | None] = mapped_column(String(43), nullable=True, index=True)
     auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     amr: Mapped[str] = mapped_column(String(100), default="")
@@ -292,6 +297,26 @@ class BackupCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class OutboxMessage(Base):
+    """A message to deliver at least once and at most once per (kind, dedupe key), by any replica, with retries.
+
+    One mechanism for every kind: back-channel logout tokens now, email later. The payload never holds a secret;
+    a logout token is signed at delivery from it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("kind", "dedupe_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When any replica may next try it; a claim pushes it forward, so a crashed sender's claim lapses by itself.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(200), default="")
 
 
 class AdminToken(Base):

@@ -28,21 +28,25 @@ async def touch_session(session: AsyncSession, id_hash: str, now: datetime) -> N
     await session.execute(update(LoginSession).where(LoginSession.id_hash == id_hash).values(last_seen_at=now))
 
 
-async def delete_session(session: AsyncSession, id_hash: str) -> None:
-    await session.execute(delete(LoginSession).where(LoginSession.id_hash == id_hash))
+async def _delete_returning_sids(session: AsyncSession, condition: ColumnElement[bool]) -> list[str]:
+    """Delete the matching sessions; their `sid`s, so the caller can tell the clients (Back-Channel Logout)."""
+    result = await session.execute(delete(LoginSession).where(condition).returning(LoginSession.sid))
+    return [sid for (sid,) in result.all()]
 
 
-async def delete_sessions_of_user(session: AsyncSession, user_id: str) -> int:
-    result = await session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
-    return result.rowcount or 0  # type: ignore[attr-defined]
+async def delete_session(session: AsyncSession, id_hash: str) -> list[str]:
+    return await _delete_returning_sids(session, LoginSession.id_hash == id_hash)
 
 
-async def delete_expired_sessions(session: AsyncSession, now: datetime, idle_before: datetime) -> int:
-    """Remove sessions past their absolute expiry or idle since before `idle_before`."""
-    result = await session.execute(
-        delete(LoginSession).where((LoginSession.expires_at <= now) | (LoginSession.last_seen_at < idle_before))
+async def delete_sessions_of_user(session: AsyncSession, user_id: str) -> list[str]:
+    return await _delete_returning_sids(session, LoginSession.user_id == user_id)
+
+
+async def delete_expired_sessions(session: AsyncSession, now: datetime, idle_before: datetime) -> list[str]:
+    """Remove sessions past their absolute expiry or idle since before `idle_before`; returns their sids."""
+    return await _delete_returning_sids(
+        session, (LoginSession.expires_at <= now) | (LoginSession.last_seen_at < idle_before)
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
 
 
 async def set_fresh_codes(session: AsyncSession, id_hash: str, sealed: str | None, now: datetime | None) -> None:
@@ -67,12 +71,13 @@ async def find_session(session: AsyncSession, id_hash: str) -> LoginSession | No
     return await session.get(LoginSession, id_hash)
 
 
-async def delete_other_sessions(session: AsyncSession, user_id: str, keep_id_hash: str | None) -> int:
-    query = delete(LoginSession).where(LoginSession.user_id == user_id)
+async def delete_other_sessions(session: AsyncSession, user_id: str, keep_id_hash: str | None) -> list[str]:
+    """Delete the person's sessions but `keep_id_hash`; returns the ended sessions' sids."""
+    condition = LoginSession.user_id == user_id
     if keep_id_hash:
-        query = query.where(LoginSession.id_hash != keep_id_hash)
-    result = await session.execute(query)
-    return result.rowcount or 0  # type: ignore[attr-defined]
+        condition = condition & (LoginSession.id_hash != keep_id_hash)
+    return await _delete_returning_sids(session, condition)
+
 
 
 def _signed_in(now: datetime, idle_before: datetime) -> ColumnElement[bool]:
@@ -110,7 +115,6 @@ async def clients_of_sessions(session: AsyncSession, sids: list[str]) -> dict[st
     return found
 
 
-async def delete_session_by_sid(session: AsyncSession, user_id: str, sid: str) -> int:
-    """End the person's session named `sid`; 0 when it is not theirs (or not there)."""
-    result = await session.execute(delete(LoginSession).where(LoginSession.user_id == user_id, LoginSession.sid == sid))
-    return result.rowcount or 0  # type: ignore[attr-defined]
+async def delete_session_by_sid(session: AsyncSession, user_id: str, sid: str) -> list[str]:
+    """End the person's session named `sid`; its sid, or nothing when it is not theirs (or not there)."""
+    return await _delete_returning_sids(session, (LoginSession.user_id == user_id) & (LoginSession.sid == sid))

@@ -177,3 +177,34 @@ def test_demo_is_sqlite_only(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "only runs on the embedded SQLite database" in result.stderr
+
+
+def test_signing_out_at_idp_signs_the_person_out_of_the_demo_board(tmp_path: Path) -> None:
+    """Back-Channel Logout end to end: idp's outbox POSTs a logout token, the board checks it and ends its session."""
+    idp_port, board_port = free_port(), free_port()
+    idp, board = f"http://127.0.0.1:{idp_port}", f"http://127.0.0.1:{board_port}"
+    with running_demo(tmp_path, idp_port, board_port), httpx.Client(follow_redirects=True, timeout=10) as browser:
+        at_idp = browser.get(f"{board}/login")
+        form = {
+            "username": DEMO_EMAIL,
+            "password": DEMO_PASSWORD,
+            "csrf_token": _CSRF.search(at_idp.text).group(1),  # type: ignore[union-attr]
+            "next": at_idp.url.params["next"],
+        }
+        assert "Signed in as Demo Person." in browser.post(f"{idp}/login", data=form).text
+        refused = httpx.post(f"{board}/backchannel-logout", data={"logout_token": "e30.e30.e30"})
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_request"
+        assert "Signed in as Demo Person." in browser.get(f"{board}/").text
+
+        confirm = browser.get(f"{idp}/logout")
+        assert "Demo job board" in confirm.text.split("will be signed out too:")[1]  # named as signed out
+        done = browser.post(f"{idp}/logout", data={"csrf_token": _CSRF.search(confirm.text).group(1)})  # type: ignore[union-attr]
+        assert done.status_code == 200
+
+        deadline = time.monotonic() + 30
+        while "You were signed out at idp." not in (page := browser.get(f"{board}/")).text:
+            assert "Signed in as Demo Person." in page.text
+            assert time.monotonic() < deadline, "the board was never told"
+            time.sleep(0.2)
+        assert "Sign in" in browser.get(f"{board}/").text  # and stays signed out

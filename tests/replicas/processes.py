@@ -125,6 +125,6 @@ def with_services(settings: dict[str, object], fn: Callable[[Idp], Coroutine[Any
             return await fn(idp)
         finally:
             pool.shutdown()
-            await idp.db.dispose()
+            await idp.close()
 
     return run_sync(go)

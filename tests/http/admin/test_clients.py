@@ -20,6 +20,7 @@ CLIENT_FIELDS = {
     "public",
     "redirect_uris",
     "post_logout_redirect_uris",
+    "backchannel_logout_uri",
     "grant_types",
     "require_mfa",
     "require_consent",
