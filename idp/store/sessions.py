@@ -79,7 +79,6 @@ async def delete_other_sessions(session: AsyncSession, user_id: str, keep_id_has
     return await _delete_returning_sids(session, condition)
 
 
-
 def _signed_in(now: datetime, idle_before: datetime) -> ColumnElement[bool]:
     """A session that signs someone in: past its second step, within its absolute and idle limits."""
     return and_(LoginSession.pending.is_(False), LoginSession.expires_at > now, LoginSession.last_seen_at > idle_before)
