@@ -93,6 +93,28 @@ async def two_step_turned_on_in_another_session(scene: Scene) -> None:
     assert (await scene.browser.get("/account")).status_code == 303
 
 
+async def signed_out_from_another_browser(scene: Scene) -> None:
+    """The person ends this browser's session from /account/sessions on their laptop."""
+    sid = (await decode_id_token(scene.browser, scene.id_token))["sid"]
+    async with scene.running.client() as laptop:
+        assert (await submit_login(laptop, scene.person.email, PASSWORD)).status_code == 303
+        page = await laptop.get("/account/sessions")
+        done = await laptop.post(
+            "/account/sessions/sign-out", data={"session": sid, "csrf_token": csrf_from(page.text)}
+        )
+        assert done.status_code == 303, done.text
+    assert (await scene.browser.get("/account")).status_code == 303
+
+
+async def everywhere_else_from_another_browser(scene: Scene) -> None:
+    async with scene.running.client() as laptop:
+        assert (await submit_login(laptop, scene.person.email, PASSWORD)).status_code == 303
+        page = await laptop.get("/account/sessions")
+        done = await laptop.post("/account/sessions/sign-out-others", data={"csrf_token": csrf_from(page.text)})
+        assert done.status_code == 303, done.text
+    assert (await scene.browser.get("/account")).status_code == 303
+
+
 EVENTS: dict[str, Callable[[Scene], Awaitable[None]]] = {
     "sign-out at idp": sign_out_at_idp,
     "end_session with id_token_hint": end_session_with_hint,
@@ -104,6 +126,8 @@ EVENTS: dict[str, Callable[[Scene], Awaitable[None]]] = {
     "account disabled": operator_disables,
     "account deleted": operator_deletes,
     "two-step turned on elsewhere": two_step_turned_on_in_another_session,
+    "signed out on the sessions page": signed_out_from_another_browser,
+    "everywhere else, on the sessions page": everywhere_else_from_another_browser,
 }
 
 
