@@ -77,7 +77,15 @@ def check_logout_token(token: str, keys: KeySet, *, issuer: str, client_id: str)
     return claims
 
 
-def create_app(*, issuer: str, client_id: str, client_secret: str, base_url: str, session_secret: str) -> Starlette:
+def create_app(
+    *,
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    base_url: str,
+    session_secret: str,
+    session_cookie: str = "jobboard_session",
+) -> Starlette:
     oauth = OAuth()
     idp = oauth.register(
         "idp",
@@ -165,8 +173,9 @@ def create_app(*, issuer: str, client_id: str, client_secret: str, base_url: str
             Route("/logout", logout, methods=["POST"]),
             Route("/backchannel-logout", backchannel_logout, methods=["POST"]),
         ],
-        # Its own cookie name: cookies are shared by every port of a host, and idp's are idp_session/idp_csrf.
-        middleware=[Middleware(SessionMiddleware, secret_key=session_secret, session_cookie="jobboard_session")],
+        # Its own cookie name: cookies are shared by every port of a host, and idp's are idp_session/idp_csrf
+        # (two boards on one host need two names).
+        middleware=[Middleware(SessionMiddleware, secret_key=session_secret, session_cookie=session_cookie)],
     )
 
 
@@ -188,4 +197,5 @@ def create_app_from_env() -> Starlette:
         client_secret=os.environ["JOBBOARD_CLIENT_SECRET"],
         base_url=os.environ.get("JOBBOARD_URL", "http://127.0.0.1:8001").rstrip("/"),
         session_secret=os.environ.get("JOBBOARD_SESSION_SECRET") or secrets.token_urlsafe(32),
+        session_cookie=os.environ.get("JOBBOARD_SESSION_COOKIE") or "jobboard_session",
     )
