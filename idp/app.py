@@ -4,56 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from idp.account import login, messages, profile, second_step, security, sessions
-from idp.account.web import error_page
-from idp.admin import admin_openapi, admin_routes
-from idp.auth.crypto import Sealer
+from idp.account import login, profile, second_step, security, sessions
+from idp.admin import admin_routes
 from idp.auth.passwords import PasswordPool
-from idp.auth.tokens import derive_key
 from idp.clock import Clock
 from idp.config import Settings
+from idp.container import Idp, build_services
 from idp.oidc import authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo
 from idp.oidc.cors import PublicCorsMiddleware
 from idp.ops import health
 from idp.ops.access import AccessMiddleware
 from idp.ops.listeners import Listener
 from idp.ops.metrics import Metrics, metrics_endpoint
-from idp.security import BodyLimitMiddleware, CookiePolicy, Csrf, SecurityHeadersMiddleware
-from idp.services.admin_tokens import AdminTokenService
-from idp.services.audit import AuditLog
-from idp.services.backchannel import KIND as BACKCHANNEL_KIND
-from idp.services.backchannel import BackchannelLogout
-from idp.services.backchannel import describe as describe_backchannel
-from idp.services.clients import ClientService
-from idp.services.grants import GrantService
-from idp.services.instance import InstanceKeys, load_instance_keys
-from idp.services.keys import KeyRing
-from idp.services.login import LoginService
-from idp.services.mfa import MfaService
-from idp.services.outbox import Outbox
-from idp.services.ratelimit import RateLimiter
-from idp.services.sessions import SessionService
-from idp.services.users import UserService
-from idp.store.db import Database
-from idp.templating import build_templates
+from idp.security import BodyLimitMiddleware, CookiePolicy, SecurityHeadersMiddleware
+from idp.web.errors import http_error
 
 log = logging.getLogger(__name__)
 
@@ -61,114 +37,6 @@ STATIC_DIR = Path(__file__).parent / "static"
 # Forms are small; nothing a person submits comes near this, and it keeps a 1 MB field from being parsed.
 MAX_BODY_BYTES = 64 * 1024
 HOUSEKEEPING_SECONDS = 600
-
-
-@dataclass
-class Idp:
-    """Everything a request needs, built once per process by the lifespan."""
-
-    settings: Settings
-    clock: Clock
-    db: Database
-    keys: InstanceKeys
-    passwords: PasswordPool
-    audit: AuditLog
-    limiter: RateLimiter
-    sessions: SessionService
-    users: UserService
-    login: LoginService
-    mfa: MfaService
-    clients: ClientService
-    admin_tokens: AdminTokenService
-    admin_openapi: bytes
-    key_ring: KeyRing
-    grants: GrantService
-    discovery_bytes: bytes
-    cookies: CookiePolicy
-    csrf: Csrf
-    templates: dict[str, Jinja2Templates]
-    metrics: Metrics
-    outbox: Outbox
-    http: httpx.AsyncClient
-
-    async def close(self) -> None:
-        """Release the connection pools and the outgoing HTTP client."""
-        await self.http.aclose()
-        await self.outbox.db.dispose()
-        await self.db.dispose()
-
-
-async def build_services(settings: Settings, clock: Clock, metrics: Metrics, pool: PasswordPool) -> Idp:
-    """Connect to the database and assemble the services (the schema must already be migrated)."""
-    db = Database(settings.database_url, pool_size=settings.database_pool_size)
-    keys = await load_instance_keys(db, settings, clock)
-    cookies = CookiePolicy(secure=settings.secure_cookies)
-    audit = AuditLog(clock, db)
-    limiter = RateLimiter(
-        clock,
-        window_seconds=settings.login_failure_window_seconds,
-        per_account=settings.login_max_failures_per_account,
-        per_address=settings.login_max_failures_per_address,
-        admin_per_address=settings.admin_max_failures_per_address,
-        device_key=derive_key(keys.secret_key, "known-devices"),
-    )
-    key_ring = KeyRing(db, Sealer(keys.encryption_key, "signing-keys"), clock)
-    await key_ring.start()
-    # Outgoing calls (logout tokens to job boards): bounded per POST, never following a redirect elsewhere.
-    http = httpx.AsyncClient(timeout=settings.backchannel_logout_timeout_seconds, follow_redirects=False)
-    # The outbox worker has its own small pool: a slow delivery round never holds connections requests need, and
-    # its statements are not counted against any request's round trips.
-    outbox_db = Database(settings.database_url, pool_size=2)
-    outbox = Outbox(
-        outbox_db,
-        clock,
-        audit,
-        metrics,
-        give_up_after=timedelta(seconds=settings.outbox_give_up_seconds),
-        attempt_timeout=timedelta(seconds=settings.backchannel_logout_timeout_seconds),
-    )
-    backchannel = BackchannelLogout(outbox_db, key_ring, clock, settings.issuer, http)
-    outbox.register(BACKCHANNEL_KIND, backchannel.deliver, describe_backchannel)
-    sessions = SessionService(
-        db,
-        clock,
-        idle_seconds=settings.session_idle_seconds,
-        absolute_seconds=settings.session_absolute_seconds,
-    )
-    return Idp(
-        settings=settings,
-        clock=clock,
-        db=db,
-        keys=keys,
-        passwords=pool,
-        audit=audit,
-        limiter=limiter,
-        sessions=sessions,
-        users=UserService(db, pool, clock, audit),
-        login=LoginService(db, pool, limiter, sessions, audit, clock),
-        mfa=MfaService(
-            db,
-            clock,
-            sealer=Sealer(keys.encryption_key, "totp"),
-            backup_key=derive_key(keys.encryption_key, "backup-codes"),
-            limiter=limiter,
-            audit=audit,
-            sessions=sessions,
-            issuer_name=settings.totp_issuer,
-        ),
-        clients=ClientService(db, clock, audit, http_issuer=settings.issuer.startswith("http:")),
-        admin_tokens=AdminTokenService(db, clock, audit),
-        admin_openapi=json.dumps(admin_openapi(), separators=(",", ":")).encode(),
-        key_ring=key_ring,
-        grants=GrantService(db, key_ring, audit, clock, settings),
-        discovery_bytes=discovery.encode_metadata(settings.issuer),
-        cookies=cookies,
-        csrf=Csrf(derive_key(keys.secret_key, "csrf"), cookies),
-        templates=build_templates(),
-        metrics=metrics,
-        outbox=outbox,
-        http=http,
-    )
 
 
 async def _housekeeping(idp: Idp) -> None:
@@ -195,15 +63,6 @@ async def _refresh_keys(idp: Idp) -> None:
             await idp.key_ring.refresh_if_rotated()
         except Exception:
             log.exception("signing key refresh failed; will retry")
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    title, message = {
-        404: (messages.NOT_FOUND, messages.NOT_FOUND_TEXT),
-        405: (messages.NOT_ALLOWED, messages.NOT_ALLOWED_TEXT),
-    }.get(exc.status_code, (messages.ERROR, messages.BAD_REQUEST))
-    return error_page(request, exc.status_code, title, message, exc.headers)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
@@ -298,7 +157,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: http_error},
     )
     return app
 

@@ -13,10 +13,14 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from idp.config import Settings, SettingsError, load_settings
 from idp.errors import DomainError
+
+if TYPE_CHECKING:
+    # Imported where used: `idp --help` and `idp migrate` start without building every service.
+    from idp.container import Idp
 
 CLI_ACTOR = "cli"  # the audit log's actor for operations done from the command line
 DEMO_EMAIL = "demo@example.com"
@@ -90,10 +94,10 @@ def _run(coro_fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 @asynccontextmanager
-async def _services(settings: Settings) -> AsyncIterator[Any]:
-    from idp.app import build_services
+async def _services(settings: Settings) -> AsyncIterator[Idp]:
     from idp.auth.passwords import PasswordPool
     from idp.clock import Clock
+    from idp.container import build_services
     from idp.ops.metrics import Metrics
 
     pool = PasswordPool(
@@ -283,7 +287,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> None:
     _run(go)
 
 
-def _operate(fn: Callable[[Any], Coroutine[Any, Any, Any]]) -> None:
+def _operate(fn: Callable[[Idp], Coroutine[Any, Any, Any]]) -> None:
     """Run `fn(idp)` against the configured database and print what it returns as JSON."""
     settings = _settings()
 
@@ -295,7 +299,7 @@ def _operate(fn: Callable[[Any], Coroutine[Any, Any, Any]]) -> None:
     _run(go)
 
 
-async def _user_with_mfa(idp: Any, user: Any) -> dict[str, Any]:
+async def _user_with_mfa(idp: Idp, user: Any) -> dict[str, Any]:
     status = await idp.mfa.status(user.id)
     return {
         **_user_json(user),
@@ -308,7 +312,7 @@ async def _user_with_mfa(idp: Any, user: Any) -> dict[str, Any]:
 
 
 def cmd_users_list(args: argparse.Namespace) -> None:
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         users = await idp.users.list(email=args.email, after=args.after, limit=args.limit)
         return [await _user_with_mfa(idp, u) for u in users]
 
@@ -316,7 +320,7 @@ def cmd_users_list(args: argparse.Namespace) -> None:
 
 
 def cmd_users_show(args: argparse.Namespace) -> None:
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         from idp.services.login import amr_and_acr
 
         user = await _find_user(idp, args.user)
@@ -342,7 +346,7 @@ def cmd_users_show(args: argparse.Namespace) -> None:
 
 
 def cmd_users_disable(args: argparse.Namespace) -> None:
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         user = await _find_user(idp, args.user)
         updated = await idp.users.update(user.id, name=None, disabled=not args.enable, actor=CLI_ACTOR, client_ip="")
         return _user_json(updated)
@@ -351,7 +355,7 @@ def cmd_users_disable(args: argparse.Namespace) -> None:
 
 
 def cmd_users_reset_mfa(args: argparse.Namespace) -> None:
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         user = await _find_user(idp, args.user)
         await idp.users.reset_mfa(user.id, reason=args.reason, actor=CLI_ACTOR, client_ip="")
         return await _user_with_mfa(idp, user)
@@ -360,7 +364,7 @@ def cmd_users_reset_mfa(args: argparse.Namespace) -> None:
 
 
 def cmd_users_unlock(args: argparse.Namespace) -> None:
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         user = await _find_user(idp, args.email if args.email else args.user or "")
         await idp.login.unlock(user.id, actor=CLI_ACTOR)
         return {**_user_json(user), "unlocked": True}
@@ -368,7 +372,7 @@ def cmd_users_unlock(args: argparse.Namespace) -> None:
     _operate(go)
 
 
-async def _find_user(idp: Any, key: str) -> Any:
+async def _find_user(idp: Idp, key: str) -> Any:
     """A user by id, or by email when `key` contains an @."""
     from idp.errors import NotFound
 
@@ -381,21 +385,21 @@ async def _find_user(idp: Any, key: str) -> Any:
 
 
 def cmd_clients_list(args: argparse.Namespace) -> None:
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         return [c.public_view() for c in await idp.clients.list(after=args.after, limit=args.limit)]
 
     _operate(go)
 
 
 def cmd_clients_show(args: argparse.Namespace) -> None:
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         return (await idp.clients.load(args.client_id)).public_view()
 
     _operate(go)
 
 
 def cmd_clients_rotate_secret(args: argparse.Namespace) -> None:
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         secret = await idp.clients.rotate_secret(args.client_id, actor=CLI_ACTOR, client_ip="")
         return {"client_id": args.client_id, "client_secret": secret}
 
@@ -403,7 +407,7 @@ def cmd_clients_rotate_secret(args: argparse.Namespace) -> None:
 
 
 def cmd_clients_delete(args: argparse.Namespace) -> None:
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         await idp.clients.delete(args.client_id, actor=CLI_ACTOR, client_ip="")
         return {"deleted": args.client_id}
 
@@ -411,7 +415,7 @@ def cmd_clients_delete(args: argparse.Namespace) -> None:
 
 
 def cmd_admin_tokens_create(args: argparse.Namespace) -> None:
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         row, token = await idp.admin_tokens.create(args.name, actor=CLI_ACTOR)
         return {"id": row.id, "name": row.name, "token": token}
 
@@ -421,14 +425,14 @@ def cmd_admin_tokens_create(args: argparse.Namespace) -> None:
 def cmd_admin_tokens_list(args: argparse.Namespace) -> None:
     from idp.services.admin_tokens import describe
 
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         return [describe(t) for t in await idp.admin_tokens.list()]
 
     _operate(go)
 
 
 def cmd_admin_tokens_revoke(args: argparse.Namespace) -> None:
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         await idp.admin_tokens.revoke(args.id, actor=CLI_ACTOR)
         return {"revoked": args.id}
 
@@ -445,7 +449,7 @@ def cmd_audit_list(args: argparse.Namespace) -> None:
     if since is not None and since.tzinfo is None:
         _fail("--since needs a time zone, such as +00:00", 2)
 
-    async def go(idp: Any) -> Any:
+    async def go(idp: Idp) -> Any:
         events = await idp.audit.list(user_id=args.user_id, type_=args.type, since=since, limit=args.limit)
         return [
             {

@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 from idp import __version__
 from idp.i18n import COOKIE, LOCALES, load_translations, select_locale
 from idp.security import safe_next
+from idp.web.request import services
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -24,7 +25,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 @pass_context
 def _csrf_input(context: Any) -> Markup:
     request: Request = context["request"]
-    token = request.app.state.idp.csrf.token(request)
+    token = services(request).csrf.token(request)
     return Markup('<input type="hidden" name="csrf_token" value="%s">') % token
 
 
@@ -105,10 +106,10 @@ def render(
 ) -> HTMLResponse:
     """Render `name` with `context` in the request's language; a language chosen here is remembered."""
     locale = select_locale(request)
-    templates: Jinja2Templates = request.app.state.idp.templates[locale]
+    templates = services(request).templates[locale]
     values = {"lang": locale, **(context or {})}
     response = templates.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
     chosen_here = request.query_params.get("lang") or request.query_params.get("ui_locales")
     if chosen_here and request.cookies.get(COOKIE) != locale:
-        request.app.state.idp.cookies.set(response, COOKIE, locale, max_age=365 * 86400)
+        services(request).cookies.set(response, COOKIE, locale, max_age=365 * 86400)
     return response

@@ -16,9 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
-from idp.app import Idp, create_app
+from idp.app import create_app
 from idp.clock import FrozenClock
 from idp.config import Settings
+from idp.container import Idp
 from idp.store.migrate import upgrade
 from idp.store.models import Base
 

@@ -9,15 +9,16 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account import messages
-from idp.account.forms import FormError, read_form
-from idp.account.web import client_ip, csrf_failed, error_page, services, session_cookie
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
-from idp.errors import InvalidCredentials, Overloaded, RateLimited
+from idp.errors import InvalidCredentials, Overloaded, RateLimited, UnreadableInput
 from idp.security import safe_next
 from idp.services.ratelimit import DEVICE_COOKIE_SECONDS
 from idp.services.users import MAX_EMAIL_LENGTH
 from idp.templating import render
+from idp.web import messages
+from idp.web.errors import csrf_failed, error_page
+from idp.web.params import read_form
+from idp.web.request import client_ip, services, session_cookie
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ async def login_submit(request: Request) -> Response:
     idp = services(request)
     try:
         form = await read_form(request, LOGIN_FIELDS)
-    except FormError as exc:
+    except UnreadableInput as exc:
         idp.metrics.logins.labels("invalid").inc()
         log.info("unreadable sign-in form", extra={"reason": str(exc)})
         return _login_form(request, next_url="/account", error=messages.FORM_UNREADABLE, status=exc.status)
@@ -126,7 +127,7 @@ async def logout_submit(request: Request) -> Response:
     idp = services(request)
     try:
         form = await read_form(request, {"csrf_token": 128})
-    except FormError as exc:
+    except UnreadableInput as exc:
         return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)

@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account.web import services, session_cookie
 from idp.templating import render
+from idp.web.request import services, session_cookie
 
 
 async def account_page(request: Request) -> Response:

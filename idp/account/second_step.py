@@ -8,15 +8,16 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account import messages
-from idp.account.forms import FormError, read_form
 from idp.account.login import rate_limited_page
-from idp.account.web import client_ip, csrf_failed, services, session_cookie
-from idp.errors import RateLimited
+from idp.errors import RateLimited, UnreadableInput
 from idp.security import safe_next
 from idp.services.mfa import InvalidCode
 from idp.services.sessions import ActiveSession
 from idp.templating import render
+from idp.web import messages
+from idp.web.errors import csrf_failed
+from idp.web.params import read_form
+from idp.web.request import client_ip, services, session_cookie
 
 FIELDS = {"code": 64, "csrf_token": 128, "next": 2000}
 PAGES = {"otp": "login/verify.html", "backup": "login/recovery.html"}
@@ -48,7 +49,7 @@ async def _submit(request: Request, kind: str) -> Response:
     idp = services(request)
     try:
         form = await read_form(request, FIELDS)
-    except FormError as exc:
+    except UnreadableInput as exc:
         return _form(request, kind, "/account", error=messages.FORM_UNREADABLE, status=exc.status)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)

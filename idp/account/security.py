@@ -8,16 +8,17 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from idp.account import messages
-from idp.account.forms import FormError, read_form
 from idp.account.login import rate_limited_page
-from idp.account.web import client_ip, csrf_failed, error_page, services, session_cookie
-from idp.errors import Conflict, RateLimited
+from idp.errors import Conflict, RateLimited, UnreadableInput
 from idp.i18n import select_locale, translations
 from idp.security import safe_next
 from idp.services.mfa import InvalidCode, NotEnrolling
 from idp.services.sessions import ActiveSession
 from idp.templating import render
+from idp.web import messages
+from idp.web.errors import csrf_failed, error_page
+from idp.web.params import read_form
+from idp.web.request import client_ip, services, session_cookie
 
 FIELDS = {"code": 64, "csrf_token": 128, "next": 2000}
 
@@ -96,7 +97,7 @@ async def totp_submit(request: Request) -> Response:
     idp = services(request)
     try:
         form = await read_form(request, FIELDS)
-    except FormError as exc:
+    except UnreadableInput as exc:
         return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)
@@ -128,7 +129,7 @@ async def _code_action(request: Request) -> tuple[ActiveSession | None, dict[str
     idp = services(request)
     try:
         form = await read_form(request, FIELDS)
-    except FormError as exc:
+    except UnreadableInput as exc:
         return None, error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
     if not idp.csrf.check(request, form["csrf_token"]):
         return None, csrf_failed(request)

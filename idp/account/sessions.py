@@ -7,12 +7,13 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account import messages
-from idp.account.forms import FormError, read_form
-from idp.account.web import client_ip, csrf_failed, error_page, services, session_cookie
-from idp.errors import NotFound
+from idp.errors import NotFound, UnreadableInput
 from idp.services.sessions import ActiveSession
 from idp.templating import render
+from idp.web import messages
+from idp.web.errors import csrf_failed, error_page
+from idp.web.params import read_form
+from idp.web.request import client_ip, services, session_cookie
 
 PATH = "/account/sessions"
 # A `sid` is 32 characters; a little room, and anything longer is not one of ours.
@@ -43,7 +44,7 @@ async def _posted(request: Request) -> tuple[ActiveSession | None, dict[str, str
         return None, _to_login()
     try:
         form = await read_form(request, FIELDS)
-    except FormError as exc:
+    except UnreadableInput as exc:
         return active, error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
     if not idp.csrf.check(request, form["csrf_token"]):
         return active, csrf_failed(request)

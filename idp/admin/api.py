@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
@@ -21,7 +21,11 @@ from idp import __version__
 from idp.admin.schemas import ErrorOut
 from idp.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited, UnreadableInput
 from idp.services.admin_tokens import AdminIdentity
-from idp.web.params import read_json, read_query
+from idp.web.params import read_json, read_query, read_query_params
+from idp.web.request import client_ip, services
+
+if TYPE_CHECKING:
+    from idp.container import Idp
 
 log = logging.getLogger(__name__)
 PREFIX = "/admin/api"
@@ -48,12 +52,12 @@ class Call:
     body: Any
 
     @property
-    def idp(self) -> Any:
-        return self.request.app.state.idp
+    def idp(self) -> Idp:
+        return services(self.request)
 
     @property
     def client_ip(self) -> str:
-        return self.request.client.host if self.request.client else ""
+        return client_ip(self.request)
 
 
 Handler = Callable[[Call], Awaitable[BaseModel | None]]
@@ -124,8 +128,8 @@ async def _authenticate(request: Request) -> AdminIdentity:
     A wrong token is counted (reserved) and committed before the limit is checked, as at sign-in, so a burst of
     concurrent guesses on any number of replicas cannot all pass the check before the first failure is recorded.
     """
-    idp = request.app.state.idp
-    ip = request.client.host if request.client else ""
+    idp = services(request)
+    ip = client_ip(request)
     limits = idp.limiter.admin_limits(ip)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -160,7 +164,7 @@ async def _authenticate(request: Request) -> AdminIdentity:
     return admin
 
 
-async def _refusal(idp: Any, header: str, scheme: str, bearer: str) -> tuple[str, str]:
+async def _refusal(idp: Idp, header: str, scheme: str, bearer: str) -> tuple[str, str]:
     """Why a presentation failed (never the token): no header, another scheme, or what the token service says."""
     if not header:
         return "missing", ""
@@ -206,6 +210,15 @@ def _parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
         raise ApiError(422, "invalid_request", _validation_message(exc)) from None
 
 
+def _any_query(request: Request) -> bool:
+    """Whether the query string holds any parameter, readable or not: an operation without a query takes none."""
+    try:
+        params = read_query_params(request, None)
+    except UnreadableInput:
+        return True
+    return bool(params.values or params.repeated or params.invalid)
+
+
 def _error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         {"error": error, "error_description": description}, status_code=status, headers={**NO_STORE, **(headers or {})}
@@ -226,7 +239,7 @@ def _endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
                 query=_parse_query(request, op.query) if op.query else None,
                 body=await _parse_body(request, op.body) if op.body else None,
             )
-            if op.query is None and request.query_params:
+            if op.query is None and _any_query(request):
                 raise ApiError(400, "invalid_request", "this operation takes no query parameters")
             result = await op.handler(call)
         except ApiError as exc:
@@ -294,7 +307,7 @@ async def _openapi_endpoint(request: Request) -> Response:
         await _authenticate(request)
     except ApiError as exc:
         return _error(exc.status, exc.error, exc.description, exc.headers)
-    return Response(request.app.state.idp.admin_openapi, media_type="application/json", headers=NO_STORE)
+    return Response(services(request).admin_openapi, media_type="application/json", headers=NO_STORE)
 
 
 # -- the OpenAPI document -----------------------------------------------------------------------------------

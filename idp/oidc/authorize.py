@@ -16,8 +16,6 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.account import messages
-from idp.account.web import client_ip, csrf_failed, services, session_cookie
 from idp.auth.tokens import hmac_hex, new_opaque, sha256_hex
 from idp.errors import UnreadableInput
 from idp.i18n import N_
@@ -39,7 +37,10 @@ from idp.services.clients import OIDC_SCOPES, ClientInfo
 from idp.services.login import amr_and_acr
 from idp.services.sessions import ActiveSession
 from idp.templating import render
+from idp.web import messages
+from idp.web.errors import csrf_failed, error_page
 from idp.web.params import read_form, read_form_params, read_query_params
+from idp.web.request import client_ip, services, session_cookie
 
 # Parameters we read, with the longest value we accept. Others are ignored (OIDC Core §3.1.2.1).
 LIMITS = {
@@ -444,12 +445,7 @@ def _redirect_error(request: Request, req: AuthorizationRequest, exc: OAuthError
 
 
 def _error_page(request: Request, message: str) -> Response:
-    return render(
-        request,
-        "errors/error.html",
-        {"status": 400, "title": messages.BAD_SIGN_IN_LINK, "message": message},
-        status_code=400,
-    )
+    return error_page(request, 400, messages.BAD_SIGN_IN_LINK, message)
 
 
 async def _read_params(request: Request) -> tuple[dict[str, str], set[str], set[str]]:

@@ -13,10 +13,11 @@ from urllib.parse import unquote_plus
 
 from starlette.requests import Request
 
-from idp.account.forms import FormError, read_form
-from idp.account.web import client_ip, services
+from idp.errors import UnreadableInput
 from idp.oidc.errors import InvalidClient, InvalidRequest
 from idp.services.clients import ClientInfo, ClientService
+from idp.web.params import read_form
+from idp.web.request import client_ip, services
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ async def read_token_request(request: Request, clients: ClientService) -> tuple[
     """The form and authenticated client of an introspection or revocation request (RFC 7662 §2.1, 7009 §2.1)."""
     try:
         form = await read_form(request, TOKEN_FIELDS)
-    except FormError as exc:
+    except UnreadableInput as exc:
         raise InvalidRequest(str(exc)) from None
     client = (await authenticate_client(request, form, clients)).client
     if not form["token"]:

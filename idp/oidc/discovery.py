@@ -7,6 +7,8 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp.web.request import services
+
 CACHE = "public, max-age=300"
 UI_LOCALES = ["en", "nb"]
 
@@ -67,5 +69,5 @@ def encode_metadata(issuer: str) -> bytes:
 
 
 async def discovery(request: Request) -> Response:
-    body: bytes = request.app.state.idp.discovery_bytes
+    body = services(request).discovery_bytes
     return Response(body, media_type="application/json", headers={"Cache-Control": CACHE})

@@ -9,15 +9,16 @@ from joserfc.errors import JoseError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.account import messages
-from idp.account.web import client_ip, csrf_failed, services, session_cookie
 from idp.errors import UnreadableInput
 from idp.i18n import N_
 from idp.oidc.errors import redirect_with
 from idp.services.clients import ClientInfo
 from idp.services.sessions import JobBoards
 from idp.templating import render
+from idp.web import messages
+from idp.web.errors import csrf_failed, error_page
 from idp.web.params import read_form, read_query
+from idp.web.request import client_ip, services, session_cookie
 
 LIMITS = {
     "id_token_hint": 4000,
@@ -130,9 +131,4 @@ async def _params(request: Request) -> dict[str, str]:
 
 
 def _error(request: Request, message: str) -> Response:
-    return render(
-        request,
-        "errors/error.html",
-        {"status": 400, "title": messages.BAD_SIGN_OUT_LINK, "message": message},
-        status_code=400,
-    )
+    return error_page(request, 400, messages.BAD_SIGN_OUT_LINK, message)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from idp.account.web import services
 from idp.oidc.client_auth import read_token_request
 from idp.oidc.errors import NO_STORE, InvalidClient, OAuthError, json_error
+from idp.web.request import services
 
 
 async def introspect(request: Request) -> Response:

@@ -6,10 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.oidc.discovery import CACHE
+from idp.web.request import services
 
 
 async def jwks(request: Request) -> Response:
-    key_ring = request.app.state.idp.key_ring
+    key_ring = services(request).key_ring
     # A key rotated on another replica is published here within a second, not only at the next periodic refresh.
     await key_ring.refresh_soon()
     body: bytes = key_ring.jwks_bytes

@@ -5,9 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.account.web import client_ip, services
 from idp.oidc.client_auth import read_token_request
 from idp.oidc.errors import NO_STORE, OAuthError, UnsupportedTokenType, json_error
+from idp.web.request import client_ip, services
 
 HINTS = ("", "access_token", "refresh_token")
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from idp.account.forms import FormError, read_form
-from idp.account.web import client_ip, services
+from idp.errors import UnreadableInput
 from idp.oidc.client_auth import authenticate_client
 from idp.oidc.errors import (
     NO_STORE,
@@ -19,6 +18,8 @@ from idp.oidc.errors import (
     UnsupportedGrantType,
     json_error,
 )
+from idp.web.params import read_form
+from idp.web.request import client_ip, services
 
 FIELDS = {
     "grant_type": 50,
@@ -38,7 +39,7 @@ async def token(request: Request) -> Response:
     try:
         try:
             form = await read_form(request, FIELDS)
-        except FormError as exc:
+        except UnreadableInput as exc:
             raise InvalidRequest(str(exc)) from None
         return await _token(request, form)
     except OAuthError as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from idp.account.forms import FormError, read_form
-from idp.account.web import services
+from idp.errors import UnreadableInput
 from idp.oidc.errors import NO_STORE, InvalidRequest, OAuthError, bearer_error
+from idp.web.params import read_form
+from idp.web.request import services
 
 
 class MissingToken(InvalidRequest):
@@ -33,7 +34,7 @@ async def _bearer_token(request: Request) -> str:
     ):
         try:
             body_token = (await read_form(request, {"access_token": 200}))["access_token"]
-        except FormError as exc:
+        except UnreadableInput as exc:
             raise InvalidRequest(str(exc)) from None
     if header is not None:
         if body_token:

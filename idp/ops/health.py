@@ -8,6 +8,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from idp.web.request import services
+
 log = logging.getLogger(__name__)
 
 
@@ -18,7 +20,7 @@ async def healthz(request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     try:
         async with asyncio.timeout(2):
-            await request.app.state.idp.db.ping()
+            await services(request).db.ping()
     except Exception as exc:  # any failure means "not ready"; the reason goes to the log only
         log.warning("readiness check failed", extra={"error": type(exc).__name__})
         return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)

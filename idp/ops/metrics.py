@@ -9,6 +9,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp.web.request import services
+
 # Methods idp answers, or that clients commonly send; anything else (invented, or 4 KB long) shares one label, so
 # an unauthenticated client cannot grow the number of series or the size of /metrics.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -77,5 +79,5 @@ class Metrics:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    metrics: Metrics = request.app.state.idp.metrics
+    metrics = services(request).metrics
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

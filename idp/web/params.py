@@ -29,9 +29,6 @@ MAX_JSON_DEPTH = 20
 # For readers that keep every parameter (the admin API's queries): the schema judges each value, this bounds it.
 MAX_ANY_LENGTH = 2000
 
-# Kept for the page modules that import it under its old name (idp/account/forms.py).
-FormError = UnreadableInput
-
 
 @dataclass
 class Params:

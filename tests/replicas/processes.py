@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 
-from idp.app import Idp, build_services
 from idp.auth.passwords import PasswordPool
 from idp.clock import Clock
 from idp.config import Settings
+from idp.container import Idp, build_services
 from idp.ops.metrics import Metrics
 from tests.conftest import run_sync
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from idp.app import Idp
+from idp.container import Idp
 from tests.conftest import FAST_ARGON2, drop_pg_database, recreate_pg_database
 from tests.replicas.processes import Replica, free_port, run_cli, with_services
 from tests.support.receiver import receiver, validate_logout_token

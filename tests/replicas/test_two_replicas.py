@@ -25,7 +25,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp.app import Idp
+from idp.container import Idp
 from tests.conftest import FAST_ARGON2, drop_pg_database, recreate_pg_database
 from tests.replicas.processes import Replica, free_port, run_cli, with_services
 from tests.support.mfa import secret_from, totp_code

@@ -14,8 +14,9 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import uvicorn
 
-from idp.app import Idp, create_app
+from idp.app import create_app
 from idp.config import Settings
+from idp.container import Idp
 from tests.conftest import FAST_ARGON2
 
 PASSWORD = "a long and correct password"

@@ -13,7 +13,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp.app import Idp
+from idp.container import Idp
 from tests.support.pages import PASSWORD, submit_login
 
 REDIRECT_URI = "https://jobs.example/callback"

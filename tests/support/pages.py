@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from idp.app import Idp
+from idp.container import Idp
 from idp.store.models import User
 
 PASSWORD = "a long and correct password"

@@ -26,7 +26,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from idp.app import Idp
+from idp.container import Idp
 from idp.logging import configure_logging
 from idp.store.models import Base
 from tests.conftest import PG_SERVER, run_sync, truncate_pg

@@ -1,0 +1,145 @@
+"""The `Idp` container: every service a request needs, and `build_services`, which assembles them once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from starlette.templating import Jinja2Templates
+
+from idp.admin import admin_openapi
+from idp.auth.crypto import Sealer
+from idp.auth.passwords import PasswordPool
+from idp.auth.tokens import derive_key
+from idp.clock import Clock
+from idp.config import Settings
+from idp.oidc import discovery
+from idp.ops.metrics import Metrics
+from idp.security import CookiePolicy, Csrf
+from idp.services.admin_tokens import AdminTokenService
+from idp.services.audit import AuditLog
+from idp.services.backchannel import KIND as BACKCHANNEL_KIND
+from idp.services.backchannel import BackchannelLogout
+from idp.services.backchannel import describe as describe_backchannel
+from idp.services.clients import ClientService
+from idp.services.grants import GrantService
+from idp.services.instance import InstanceKeys, load_instance_keys
+from idp.services.keys import KeyRing
+from idp.services.login import LoginService
+from idp.services.mfa import MfaService
+from idp.services.outbox import Outbox
+from idp.services.ratelimit import RateLimiter
+from idp.services.sessions import SessionService
+from idp.services.users import UserService
+from idp.store.db import Database
+from idp.templating import build_templates
+
+
+@dataclass
+class Idp:
+    """Everything a request needs, built once per process by the lifespan."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    keys: InstanceKeys
+    passwords: PasswordPool
+    audit: AuditLog
+    limiter: RateLimiter
+    sessions: SessionService
+    users: UserService
+    login: LoginService
+    mfa: MfaService
+    clients: ClientService
+    admin_tokens: AdminTokenService
+    admin_openapi: bytes
+    key_ring: KeyRing
+    grants: GrantService
+    discovery_bytes: bytes
+    cookies: CookiePolicy
+    csrf: Csrf
+    templates: dict[str, Jinja2Templates]
+    metrics: Metrics
+    outbox: Outbox
+    http: httpx.AsyncClient
+
+    async def close(self) -> None:
+        """Release the connection pools and the outgoing HTTP client."""
+        await self.http.aclose()
+        await self.outbox.db.dispose()
+        await self.db.dispose()
+
+
+async def build_services(settings: Settings, clock: Clock, metrics: Metrics, pool: PasswordPool) -> Idp:
+    """Connect to the database and assemble the services (the schema must already be migrated)."""
+    db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    keys = await load_instance_keys(db, settings, clock)
+    cookies = CookiePolicy(secure=settings.secure_cookies)
+    audit = AuditLog(clock, db)
+    limiter = RateLimiter(
+        clock,
+        window_seconds=settings.login_failure_window_seconds,
+        per_account=settings.login_max_failures_per_account,
+        per_address=settings.login_max_failures_per_address,
+        admin_per_address=settings.admin_max_failures_per_address,
+        device_key=derive_key(keys.secret_key, "known-devices"),
+    )
+    key_ring = KeyRing(db, Sealer(keys.encryption_key, "signing-keys"), clock)
+    await key_ring.start()
+    # Outgoing calls (logout tokens to job boards): bounded per POST, never following a redirect elsewhere.
+    http = httpx.AsyncClient(timeout=settings.backchannel_logout_timeout_seconds, follow_redirects=False)
+    # The outbox worker has its own small pool: a slow delivery round never holds connections requests need, and
+    # its statements are not counted against any request's round trips.
+    outbox_db = Database(settings.database_url, pool_size=2)
+    outbox = Outbox(
+        outbox_db,
+        clock,
+        audit,
+        metrics,
+        give_up_after=timedelta(seconds=settings.outbox_give_up_seconds),
+        attempt_timeout=timedelta(seconds=settings.backchannel_logout_timeout_seconds),
+    )
+    backchannel = BackchannelLogout(outbox_db, key_ring, clock, settings.issuer, http)
+    outbox.register(BACKCHANNEL_KIND, backchannel.deliver, describe_backchannel)
+    sessions = SessionService(
+        db,
+        clock,
+        idle_seconds=settings.session_idle_seconds,
+        absolute_seconds=settings.session_absolute_seconds,
+    )
+    return Idp(
+        settings=settings,
+        clock=clock,
+        db=db,
+        keys=keys,
+        passwords=pool,
+        audit=audit,
+        limiter=limiter,
+        sessions=sessions,
+        users=UserService(db, pool, clock, audit),
+        login=LoginService(db, pool, limiter, sessions, audit, clock),
+        mfa=MfaService(
+            db,
+            clock,
+            sealer=Sealer(keys.encryption_key, "totp"),
+            backup_key=derive_key(keys.encryption_key, "backup-codes"),
+            limiter=limiter,
+            audit=audit,
+            sessions=sessions,
+            issuer_name=settings.totp_issuer,
+        ),
+        clients=ClientService(db, clock, audit, http_issuer=settings.issuer.startswith("http:")),
+        admin_tokens=AdminTokenService(db, clock, audit),
+        admin_openapi=json.dumps(admin_openapi(), separators=(",", ":")).encode(),
+        key_ring=key_ring,
+        grants=GrantService(db, key_ring, audit, clock, settings),
+        discovery_bytes=discovery.encode_metadata(settings.issuer),
+        cookies=cookies,
+        csrf=Csrf(derive_key(keys.secret_key, "csrf"), cookies),
+        templates=build_templates(),
+        metrics=metrics,
+        outbox=outbox,
+        http=http,
+    )
