@@ -12,10 +12,14 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from starlette.requests import Request
 
+from idp.web.params import read_query_leniently
+
 LOCALES = ("en", "nb")
 DEFAULT = "en"
 LOCALES_DIR = Path(__file__).parent / "locales"
 COOKIE = "idp_lang"
+# Where a request names its language: the switcher's `lang`, or a relying party's `ui_locales` (OIDC Core §3.1.2.1).
+LOCALE_QUERY = {"lang": 100, "ui_locales": 100}
 # Norwegian in any written form is served in Bokmål, the form the catalogs are written in.
 ALIASES = {"en": "en", "nb": "nb", "no": "nb", "nn": "nb"}
 
@@ -77,9 +81,8 @@ def from_accept_language(header: str) -> str | None:
 
 def select_locale(request: Request) -> str:
     """ui_locales or the switcher's `lang` in this request, then the cookie, then Accept-Language."""
-    chosen = from_ui_locales(request.query_params.get("lang")) or from_ui_locales(
-        request.query_params.get("ui_locales")
-    )
+    query = read_query_leniently(request, LOCALE_QUERY)
+    chosen = from_ui_locales(query.get("lang")) or from_ui_locales(query.get("ui_locales"))
     if chosen:
         return chosen
     cookie = request.cookies.get(COOKIE)

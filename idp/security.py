@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp.auth.tokens import hmac_hex, new_opaque
+from idp.oidc.limits import MAX_CONTINUATION
 
 # No inline script or style anywhere, so the policy can stay this strict. form-action is left out on purpose:
 # browsers apply it to the redirect that follows a POST, which must be able to reach a relying party.
@@ -126,9 +127,9 @@ def safe_next(target: str | None, default: str = "/account") -> str:
     """A continuation URL that stays inside idp: a path on this origin, or `default`.
 
     Refuses absolute URLs, scheme-relative `//host`, backslash tricks browsers read as `//`, and control
-    characters, so `next` can never become an open redirect.
+    characters, so `next` can never become an open redirect; and anything longer than idp's own continuations.
     """
-    if not target or len(target) > 2000:
+    if not target or len(target) > MAX_CONTINUATION:
         return default
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default

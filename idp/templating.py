@@ -15,8 +15,9 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from idp import __version__
-from idp.i18n import COOKIE, LOCALES, load_translations, select_locale
+from idp.i18n import COOKIE, LOCALE_QUERY, LOCALES, load_translations, select_locale
 from idp.security import safe_next
+from idp.web.params import read_query_leniently
 from idp.web.request import services
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -38,6 +39,7 @@ def _static_url(path: str) -> str:
 def _switch_url(context: Any, locale: str) -> str:
     """This page's URL with the language switched, keeping every other query parameter (such as `next`)."""
     request: Request = context["request"]
+    # Re-emits the query as it came (repeats and all), changing only the language: it reads nothing for itself.
     params = [
         (k, safe_next(v) if k == "next" else v)
         for k, v in request.query_params.multi_items()
@@ -109,7 +111,8 @@ def render(
     templates = services(request).templates[locale]
     values = {"lang": locale, **(context or {})}
     response = templates.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
-    chosen_here = request.query_params.get("lang") or request.query_params.get("ui_locales")
+    query = read_query_leniently(request, LOCALE_QUERY)
+    chosen_here = query.get("lang") or query.get("ui_locales")
     if chosen_here and request.cookies.get(COOKIE) != locale:
         services(request).cookies.set(response, COOKIE, locale, max_age=365 * 86400)
     return response

@@ -11,13 +11,14 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
 from idp.errors import InvalidCredentials, Overloaded, RateLimited, UnreadableInput
+from idp.oidc.limits import MAX_CONTINUATION
 from idp.security import safe_next
 from idp.services.ratelimit import DEVICE_COOKIE_SECONDS
 from idp.services.users import MAX_EMAIL_LENGTH
 from idp.templating import render
 from idp.web import messages
 from idp.web.errors import csrf_failed, error_page
-from idp.web.params import read_form
+from idp.web.params import read_form, read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,12 @@ LOGIN_FIELDS = {
     "username": MAX_EMAIL_LENGTH,
     "password": MAX_PASSWORD_LENGTH,
     "csrf_token": 128,
-    "next": 2000,
+    "next": MAX_CONTINUATION,
 }
+
+# /login's query: where to go next, a fresh sign-in asked for, the email the relying party suggests. A value
+# that is too long or malformed is left out, as if not given.
+LOGIN_QUERY = {"next": MAX_CONTINUATION, "reauth": 1, "login_hint": MAX_EMAIL_LENGTH}
 
 
 def rate_limited_page(request: Request, exc: RateLimited) -> Response:
@@ -54,12 +59,13 @@ def _login_form(
 
 async def login_page(request: Request) -> Response:
     """Show the sign-in form; someone already signed in goes straight on."""
-    next_url = safe_next(request.query_params.get("next"))
+    query = read_query_leniently(request, LOGIN_QUERY)
+    next_url = safe_next(query.get("next"))
     active = await services(request).sessions.current(session_cookie(request))
     # reauth=1: the relying party asked for a fresh sign-in (prompt=login, max_age), so show the form.
-    if active is not None and request.query_params.get("reauth") != "1":
+    if active is not None and query.get("reauth") != "1":
         return RedirectResponse(next_url, status_code=303)
-    email = request.query_params.get("login_hint", "")[:MAX_EMAIL_LENGTH]
+    email = query.get("login_hint", "")
     return _login_form(request, next_url=next_url, email=email)
 
 

@@ -10,16 +10,18 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.account.login import rate_limited_page
 from idp.errors import RateLimited, UnreadableInput
+from idp.oidc.limits import MAX_CONTINUATION
 from idp.security import safe_next
 from idp.services.mfa import InvalidCode
 from idp.services.sessions import ActiveSession
 from idp.templating import render
 from idp.web import messages
 from idp.web.errors import csrf_failed
-from idp.web.params import read_form
+from idp.web.params import read_form, read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
 
-FIELDS = {"code": 64, "csrf_token": 128, "next": 2000}
+FIELDS = {"code": 64, "csrf_token": 128, "next": MAX_CONTINUATION}
+QUERY = {"next": MAX_CONTINUATION}
 PAGES = {"otp": "login/verify.html", "backup": "login/recovery.html"}
 
 
@@ -33,7 +35,7 @@ def _form(request: Request, kind: str, next_url: str, error: str | None = None, 
 
 
 async def _page(request: Request, kind: str) -> Response:
-    next_url = safe_next(request.query_params.get("next"))
+    next_url = safe_next(read_query_leniently(request, QUERY).get("next"))
     active = await _who(request)
     if active is None:
         return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)

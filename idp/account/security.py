@@ -11,16 +11,19 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from idp.account.login import rate_limited_page
 from idp.errors import Conflict, RateLimited, UnreadableInput
 from idp.i18n import select_locale, translations
+from idp.oidc.limits import MAX_CONTINUATION
 from idp.security import safe_next
 from idp.services.mfa import InvalidCode, NotEnrolling
 from idp.services.sessions import ActiveSession
 from idp.templating import render
 from idp.web import messages
 from idp.web.errors import csrf_failed, error_page
-from idp.web.params import read_form
+from idp.web.params import read_form, read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
 
-FIELDS = {"code": 64, "csrf_token": 128, "next": 2000}
+FIELDS = {"code": 64, "csrf_token": 128, "next": MAX_CONTINUATION}
+# After a change the page says what was done (`done`); enrollment may carry a continuation (`next`).
+QUERY = {"done": 20, "next": MAX_CONTINUATION}
 
 
 async def _signed_in(request: Request) -> ActiveSession | None:
@@ -57,7 +60,7 @@ async def security_page(request: Request) -> Response:
     active = await _signed_in(request)
     if active is None:
         return _to_login("/account/security")
-    notice = {"enabled": "on", "disabled": "off"}.get(request.query_params.get("done", ""))
+    notice = {"enabled": "on", "disabled": "off"}.get(read_query_leniently(request, QUERY).get("done", ""))
     return await _security_page(request, active, notice=notice)
 
 
@@ -80,7 +83,7 @@ async def _enroll_page(
 async def totp_page(request: Request) -> Response:
     """The QR code, the setup key and a code field; the pending secret survives refreshes."""
     idp = services(request)
-    next_url = safe_next(request.query_params.get("next"), default="")
+    next_url = safe_next(read_query_leniently(request, QUERY).get("next"), default="")
     here = "/account/security/totp" + ("?" + urlencode({"next": next_url}) if next_url else "")
     active = await _signed_in(request)
     if active is None:

@@ -12,7 +12,7 @@ from idp.services.sessions import ActiveSession
 from idp.templating import render
 from idp.web import messages
 from idp.web.errors import csrf_failed, error_page
-from idp.web.params import read_form
+from idp.web.params import read_form, read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
 
 PATH = "/account/sessions"
@@ -32,7 +32,7 @@ async def sessions_page(request: Request) -> Response:
     views = await idp.sessions.list_of_user(active.user.id, current_sid=active.sid)
     # This browser first, then the most recently used.
     views.sort(key=lambda v: (not v.current, -v.last_seen_at.timestamp()))
-    notice = {"one": "one", "others": "others"}.get(request.query_params.get("done", ""))
+    notice = {"one": "one", "others": "others"}.get(read_query_leniently(request, {"done": 20}).get("done", ""))
     return render(request, "account/sessions.html", {"user": active.user, "sessions": views, "notice": notice})
 
 

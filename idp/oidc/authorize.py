@@ -32,6 +32,7 @@ from idp.oidc.errors import (
     redirect_error,
     redirect_with,
 )
+from idp.oidc.limits import AUTHORIZE_LIMITS as LIMITS
 from idp.oidc.policy import Reason, check_session
 from idp.services.clients import OIDC_SCOPES, ClientInfo
 from idp.services.login import amr_and_acr
@@ -42,26 +43,6 @@ from idp.web.errors import csrf_failed, error_page
 from idp.web.params import read_form, read_form_params, read_query_params
 from idp.web.request import client_ip, services, session_cookie
 
-# Parameters we read, with the longest value we accept. Others are ignored (OIDC Core §3.1.2.1).
-LIMITS = {
-    "response_type": 50,
-    "client_id": 64,
-    "redirect_uri": 2000,
-    "scope": 500,
-    "state": 2000,
-    "nonce": 500,
-    "code_challenge": 128,
-    "code_challenge_method": 20,
-    "prompt": 50,
-    "max_age": 12,
-    "acr_values": 100,
-    "login_hint": 320,
-    "ui_locales": 100,
-    "response_mode": 20,
-    "request": 1,
-    "request_uri": 1,
-    "idp_auth_after": 100,
-}
 PROMPTS = {"none", "login", "consent"}
 ACR_VALUES = {"pwd", "mfa"}
 _B64URL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")

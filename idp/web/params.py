@@ -115,6 +115,17 @@ def read_query_params(
     return parse_urlencoded(query, limits, ascii_only=ascii_only, extra_fields=EXTRA_QUERY_FIELDS)
 
 
+def read_query_leniently(request: Request, limits: Mapping[str, int]) -> dict[str, str]:
+    """The query parameters named in `limits` that could be read; a refused or unreadable one reads as absent.
+
+    For pages whose query only shapes them (where to go next, a notice, the language): a bad value is ignored,
+    never an error page."""
+    try:
+        return read_query_params(request, limits).values
+    except UnreadableInput:
+        return {}
+
+
 async def read_form(request: Request, limits: Mapping[str, int]) -> dict[str, str]:
     """The form fields named in `limits` (name -> maximum length); missing ones read as "". Strict."""
     values = (await read_form_params(request, limits)).strict()
