@@ -216,6 +216,7 @@ def _check_schema(settings: Settings) -> None:
 def _level_number(name: str) -> int:
     import logging
 
+    # Given a level's name, getLevelName returns its number; typeshed types the result Any.
     return logging.getLevelName(name)  # type: ignore[no-any-return]
 
 

@@ -147,6 +147,7 @@ def _split(value: str) -> list[str]:
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment (and `.env`), raising SettingsError naming every bad variable."""
     try:
+        # Overrides are field values of any type by name; validation below checks each of them.
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []

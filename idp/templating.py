@@ -88,6 +88,7 @@ def build_templates() -> dict[str, Jinja2Templates]:
         )
         catalog = load_translations(locale)
         # newstyle makes {% trans %} blocks call gettext with keyword variables; the callables escape (see above).
+        # jinja2.ext.i18n adds this method to the Environment at run time; the stubs do not know it.
         env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
         gettext, ngettext = _escaping_gettext(catalog)
         env.globals.update(gettext=gettext, ngettext=ngettext)

@@ -270,7 +270,9 @@ def routes() -> list[Route]:
     for path, by_method in grouped.items():
         handlers = {method: _endpoint(op) for method, op in by_method.items()}
 
-        async def dispatch(request: Request, handlers: dict[str, Any] = handlers) -> Response:
+        async def dispatch(
+            request: Request, handlers: dict[str, Callable[[Request], Awaitable[Response]]] = handlers
+        ) -> Response:
             handler = handlers.get("GET" if request.method == "HEAD" else request.method)
             if handler is None:
                 return await _unrouted(request, 405, "method_not_allowed", ", ".join(sorted(handlers)))

@@ -39,7 +39,7 @@ async def create_client(call: Call) -> ClientCreated:
         actor=call.admin.actor,
         client_ip=call.client_ip,
     )
-    return ClientCreated(**client.public_view(), client_secret=secret)
+    return ClientCreated.model_validate({**client.public_view(), "client_secret": secret})
 
 
 @operation("GET", "/clients/{client_id}", summary="Get a client", response=ClientOut, errors=(404,))

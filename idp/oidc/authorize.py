@@ -392,7 +392,7 @@ def _to_login(request: Request, req: AuthorizationRequest) -> Response:
     nonce = new_opaque(12)
     params["idp_auth_after"] = f"{stamp}.{nonce}.{_marker_signature(request, stamp, nonce, req.raw)}"
     continuation = "/authorize?" + urlencode(params)
-    login_params = {"next": continuation}
+    login_params: dict[str, str | None] = {"next": continuation}
     if req.raw.get("login_hint"):
         login_params["login_hint"] = req.raw["login_hint"]
     if req.raw.get("ui_locales"):

@@ -58,6 +58,7 @@ class TimedH11Protocol(H11Protocol):
         self.request_timeout: float = getattr(config, "request_timeout", DEFAULT_REQUEST_TIMEOUT)
         self.request_deadline: asyncio.TimerHandle | None = None
 
+    # The same narrowing (BaseTransport -> Transport) as uvicorn's own H11Protocol, which ignores it too.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()  # a connection that never sends a byte is bounded too

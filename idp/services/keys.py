@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,9 +98,9 @@ class KeyRing:
         loaded = await asyncio.to_thread(self._parse, rows)
         self._install(loaded)
 
-    def _parse(self, rows: list[SigningKey] | tuple[SigningKey, ...] | object) -> list[LoadedKey]:
+    def _parse(self, rows: Sequence[SigningKey]) -> list[LoadedKey]:
         result = []
-        for row in rows:  # type: ignore[attr-defined]
+        for row in rows:
             pem = self._sealer.open(row.private_key, aad=row.kid)
             result.append(LoadedKey(row.kid, row.alg, _import(row.alg, pem, row.kid), row.created_at))
         return result

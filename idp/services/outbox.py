@@ -40,7 +40,8 @@ Describe = Callable[[dict[str, Any]], dict[str, Any]]
 
 def backoff(attempts: int, rng: random.Random) -> timedelta:
     """How long to wait after the `attempts`-th failed try."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(max(attempts - 1, 0), 20))
+    # Annotated: `2 ** int` is typed Any (a negative exponent would make a float).
+    ceiling: timedelta = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(max(attempts - 1, 0), 20))
     return ceiling * rng.uniform(0.5, 1.0)
 
 

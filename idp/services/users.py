@@ -6,6 +6,7 @@ import re
 import unicodedata
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,7 +92,7 @@ async def _find(session: AsyncSession, user_id: str) -> User:
 
 async def end_sessions_and_tokens(
     session: AsyncSession, user_id: str, now: datetime, *, keep: str | None = None
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Sign the person out everywhere but the session `keep` (an id hash): sessions deleted, unredeemed
     authorization codes deleted, access and refresh tokens revoked (INTERFACE §3). Returns counts for the audit.
 

@@ -32,4 +32,4 @@ async def revoke_token(session: AsyncSession, token_id: str, now: datetime) -> b
     result = await session.execute(
         update(AdminToken).where(AdminToken.id == token_id, AdminToken.revoked_at.is_(None)).values(revoked_at=now)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result

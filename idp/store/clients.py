@@ -34,9 +34,9 @@ async def list_clients(session: AsyncSession, *, after: str | None = None, limit
 
 async def delete_client(session: AsyncSession, client_id: str) -> bool:
     result = await session.execute(delete(Client).where(Client.client_id == client_id))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def update_client(session: AsyncSession, client_id: str, values: dict[str, object]) -> bool:
     result = await session.execute(update(Client).where(Client.client_id == client_id).values(**values))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result

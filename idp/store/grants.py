@@ -7,9 +7,11 @@ Codes and refresh tokens are consumed with a conditional UPDATE ... RETURNING, s
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from idp.store.models import AuthorizationCode, Consent, LoginSession, Token, User
 
@@ -18,7 +20,7 @@ async def insert_code(session: AsyncSession, values: dict[str, object]) -> None:
     await session.execute(insert(AuthorizationCode), [values])
 
 
-def _user_enabled(user_id: ColumnElement[str | None]) -> ColumnElement[bool]:
+def _user_enabled(user_id: ColumnElement[Any] | QueryableAttribute[Any]) -> ColumnElement[bool]:
     """Whether `user_id` names an existing, enabled person: folded into the RETURNING of the statement that
     consumes a code or a refresh token, so checking it costs no extra round trip."""
     return exists().where(User.id == user_id, User.disabled.is_(False))
@@ -48,7 +50,9 @@ async def insert_tokens(session: AsyncSession, rows: list[dict[str, object]]) ->
     await session.execute(insert(Token), rows)
 
 
-def _live_session(sid: ColumnElement[str | None], now: datetime, idle_before: datetime) -> ColumnElement[bool]:
+def _live_session(
+    sid: ColumnElement[Any] | QueryableAttribute[Any], now: datetime, idle_before: datetime
+) -> ColumnElement[bool]:
     """Whether the IdP session `sid` is still on: signed in (not pending), within its absolute and idle limits."""
     return exists().where(
         LoginSession.sid == sid,
@@ -105,7 +109,7 @@ async def revoke_grant(session: AsyncSession, grant_id: str, now: datetime) -> i
     result = await session.execute(
         update(Token).where(Token.grant_id == grant_id, Token.revoked_at.is_(None)).values(revoked_at=now)
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def revoke_token(session: AsyncSession, token_hash: str, now: datetime) -> None:
@@ -119,14 +123,14 @@ async def delete_unredeemed_codes_of_user(session: AsyncSession, user_id: str) -
     result = await session.execute(
         delete(AuthorizationCode).where(AuthorizationCode.user_id == user_id, AuthorizationCode.consumed_at.is_(None))
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def revoke_tokens_of_user(session: AsyncSession, user_id: str, now: datetime) -> int:
     result = await session.execute(
         update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None)).values(revoked_at=now)
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def find_consent(session: AsyncSession, user_id: str, client_id: str) -> Consent | None:
@@ -153,4 +157,4 @@ async def revoke_tokens_of_client(session: AsyncSession, client_id: str, now: da
     result = await session.execute(
         update(Token).where(Token.client_id == client_id, Token.revoked_at.is_(None)).values(revoked_at=now)
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result

@@ -18,7 +18,7 @@ async def get_or_create_secret(session: AsyncSession, name: str, candidate: str,
     kept = (await session.execute(select(InstanceSecret.value).where(InstanceSecret.name == name))).scalar_one_or_none()
     if kept is not None:
         return kept
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(InstanceSecret)
         .values(name=name, value=candidate, created_at=now)

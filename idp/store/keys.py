@@ -16,7 +16,7 @@ KEY_CREATION_LOCK_ID = 7_415_020_262
 
 async def lock_key_creation(session: AsyncSession) -> None:
     """Make other processes creating keys wait until this transaction ends (replicas starting together)."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": KEY_CREATION_LOCK_ID})
     else:
         # SQLite: any write statement, even one matching no row, takes the database's write lock until commit.
@@ -47,4 +47,4 @@ async def retire_key(session: AsyncSession, kid: str, now: datetime) -> bool:
     result = await session.execute(
         update(SigningKey).where(SigningKey.kid == kid, SigningKey.retired_at.is_(None)).values(retired_at=now)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result

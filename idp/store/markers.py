@@ -13,14 +13,14 @@ from idp.store.models import UsedMarker
 
 async def use_marker(session: AsyncSession, marker_hash: str, expires_at: datetime) -> bool:
     """Record the marker as used; False if it was used before (a concurrent use waits for the first to commit)."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(UsedMarker)
         .values(marker_hash=marker_hash, expires_at=expires_at)
         .on_conflict_do_nothing(index_elements=["marker_hash"])
     )
     result = await session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def purge_expired(session: AsyncSession, before: datetime) -> None:

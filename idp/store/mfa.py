@@ -39,20 +39,20 @@ async def put_enrollment(session: AsyncSession, session_id_hash: str, sealed_sec
 async def delete_enrollments_before(session: AsyncSession, before: datetime) -> int:
     """Housekeeping: secrets whose setup was started at or before `before` can no longer be confirmed."""
     result = await session.execute(delete(TotpEnrollment).where(TotpEnrollment.created_at <= before))
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def enable_totp(session: AsyncSession, user_id: str, sealed_secret: str, step: int, now: datetime) -> bool:
     """Store the confirmed secret in one statement; False when two-step verification is already on (a
     concurrent confirmation won). An unconfirmed row left by an older release is replaced."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {"secret": sealed_secret, "created_at": now, "confirmed_at": now, "last_step": step}
     statement = dialect.insert(TotpCredential).values(user_id=user_id, **values)
     statement = statement.on_conflict_do_update(
         index_elements=["user_id"], set_=values, where=TotpCredential.confirmed_at.is_(None)
     )
     result = await session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def accept_step(session: AsyncSession, user_id: str, step: int) -> bool:
@@ -66,7 +66,7 @@ async def accept_step(session: AsyncSession, user_id: str, step: int) -> bool:
         )
         .values(last_step=step)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def delete_totp(session: AsyncSession, user_id: str) -> None:
@@ -84,7 +84,7 @@ async def use_backup_code(session: AsyncSession, user_id: str, code_hash: str, n
         .where(BackupCode.user_id == user_id, BackupCode.code_hash == code_hash, BackupCode.used_at.is_(None))
         .values(used_at=now)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def count_backup_codes_left(session: AsyncSession, user_id: str) -> int:

@@ -18,11 +18,11 @@ async def enqueue(session: AsyncSession, rows: Sequence[dict[str, object]]) -> i
     """Insert messages, skipping any whose (kind, dedupe_key) is already queued; returns how many were new."""
     if not rows:
         return 0
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(OutboxMessage).values(list(rows)).on_conflict_do_nothing(index_elements=["kind", "dedupe_key"])
     result = await session.execute(statement)
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def claim_due(session: AsyncSession, now: datetime, lease_until: datetime, limit: int) -> Sequence[OutboxMessage]:

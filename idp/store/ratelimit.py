@@ -124,7 +124,7 @@ async def is_known_device(session: AsyncSession, key_hash: str) -> bool:
 
 async def remember_device(session: AsyncSession, key_hash: str, user_id: str, now: datetime) -> None:
     """Record that a device signed in to `user_id` (idempotent, race-free across replicas)."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     await session.execute(
         dialect.insert(KnownDevice)
         .values(key_hash=key_hash, user_id=user_id, created_at=now)

@@ -64,7 +64,7 @@ async def clear_fresh_codes_before(session: AsyncSession, before: datetime) -> i
     result = await session.execute(
         update(LoginSession).where(LoginSession.fresh_codes_at <= before).values(fresh_codes=None, fresh_codes_at=None)
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def find_session(session: AsyncSession, id_hash: str) -> LoginSession | None:

@@ -49,9 +49,9 @@ async def list_users(
 
 async def update_user(session: AsyncSession, user_id: str, values: dict[str, object]) -> bool:
     result = await session.execute(update(User).where(User.id == user_id).values(**values))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def delete_user(session: AsyncSession, user_id: str) -> bool:
     result = await session.execute(delete(User).where(User.id == user_id))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
