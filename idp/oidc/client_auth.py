@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from idp.account.forms import FormError, read_form
 from idp.account.web import client_ip, services
-from idp.oidc.errors import InvalidClient, InvalidRequest
+from idp.oidc.errors import InvalidClient, InvalidRequest, from_unreadable
 from idp.services.clients import ClientInfo, ClientService
 
 
@@ -99,7 +99,7 @@ async def read_token_request(request: Request, clients: ClientService) -> tuple[
     try:
         form = await read_form(request, TOKEN_FIELDS)
     except FormError as exc:
-        raise InvalidRequest(str(exc)) from None
+        raise from_unreadable(exc) from None
     client = (await authenticate_client(request, form, clients)).client
     if not form["token"]:
         raise InvalidRequest("token is required")

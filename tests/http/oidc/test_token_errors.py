@@ -334,8 +334,10 @@ async def test_concurrent_redemptions_one_wins_and_its_tokens_are_revoked(
 
         assert sorted(a.status_code for a in answers) == [200, 400]
         winner = next(a for a in answers if a.status_code == 200).json()
+        assert_json_error(next(a for a in answers if a.status_code == 400), "invalid_grant")
         userinfo = await backend.get("/userinfo", headers={"Authorization": f"Bearer {winner['access_token']}"})
         assert userinfo.status_code == 401
+        assert userinfo.json()["error"] == "invalid_token"
 
 
 async def test_a_refused_redemption_still_burns_the_code(
@@ -526,8 +528,10 @@ async def test_concurrent_refresh_reuse_revokes_the_new_pair_too(
 
         assert sorted(a.status_code for a in answers) == [200, 400]
         winner = next(a for a in answers if a.status_code == 200).json()
+        assert_json_error(next(a for a in answers if a.status_code == 400), "invalid_grant")
         userinfo = await backend.get("/userinfo", headers={"Authorization": f"Bearer {winner['access_token']}"})
         assert userinfo.status_code == 401
+        assert userinfo.json()["error"] == "invalid_token"
         again = await backend.post(
             "/token", data={"grant_type": "refresh_token", "refresh_token": winner["refresh_token"]}, auth=rp.basic
         )
