@@ -24,7 +24,7 @@ PACKAGE = Path(idp.__file__).parent
 
 
 def subclasses(cls: type) -> set[type]:
-    found = set(cls.__subclasses__())
+    found: set[type] = set(cls.__subclasses__())
     for sub in list(found):
         found |= subclasses(sub)
     return found
@@ -90,7 +90,7 @@ def test_wire_errors_are_built_with_literal_descriptions_in_rfc_6749_characters(
 
 
 def imports_of(path: Path) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
