@@ -25,7 +25,7 @@ from idp.store.db import Database
 from idp.store.models import AuthorizationCode
 
 
-def check_code(
+def _code_refusal(
     row: AuthorizationCode, client: ClientInfo, *, redirect_uri: str, code_verifier: str | None, now: datetime
 ) -> Refused | None:
     """RFC 6749 §4.1.3, RFC 7636 §4.6: the code is this client's, unexpired, and the request matches it."""
@@ -119,7 +119,7 @@ class CodeService:
                         revoked=revoked,
                     )
             else:
-                error = check_code(row, client, redirect_uri=redirect_uri, code_verifier=code_verifier, now=now)
+                error = _code_refusal(row, client, redirect_uri=redirect_uri, code_verifier=code_verifier, now=now)
                 if error is None and consumed and not consumed[1]:
                     # INTERFACE §3: a disabled or deleted person's codes stop working; this one is burned too.
                     error = Refused(Refusal.CODE_PERSON_DISABLED)

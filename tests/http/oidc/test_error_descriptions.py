@@ -7,6 +7,7 @@ or the WWW-Authenticate header.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 from idp.oidc.errors import DESCRIPTION_CHARACTERS
 from tests.conftest import Running
 from tests.support.oidc import RegisteredClient, auth_params, make_client, pkce_pair, query_of
-from tests.support.wire import assert_error_redirect, assert_json_error
+from tests.support.wire import assert_error_page, assert_error_redirect, assert_json_error
 
 MARKER = "qqxq"
 ODD = f'{MARKER}"\\<\u00e9>\u00a7%'
@@ -126,3 +127,16 @@ async def test_a_bearer_token_that_is_not_ours(backend: httpx.AsyncClient) -> No
     assert DESCRIPTION_CHARACTERS.fullmatch(description)
     assert challenge.endswith(f'error_description="{description}"')
     assert_not_echoed(response)
+
+
+@pytest.mark.parametrize("field", ["client_id", "redirect_uri"])
+async def test_an_odd_client_id_or_redirect_uri_at_authorize_is_a_page_that_does_not_repeat_it(
+    rp: RegisteredClient, browser: httpx.AsyncClient, field: str
+) -> None:
+    params = {**auth_params(rp, pkce_pair()[1]), field: ODD}
+
+    response = await browser.get("/authorize", params=params)
+
+    assert_error_page(response)
+    # The language switch links back to this very request, percent-encoded; no text on the page repeats it.
+    assert MARKER not in re.sub(r'href="[^"]*"', "", response.text)
