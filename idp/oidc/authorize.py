@@ -19,6 +19,7 @@ from starlette.responses import Response
 from idp.auth.tokens import hmac_hex, new_opaque, sha256_hex
 from idp.errors import UnreadableInput
 from idp.i18n import N_
+from idp.oidc import pkce
 from idp.oidc.errors import (
     AccessDenied,
     ConsentRequired,
@@ -45,7 +46,6 @@ from idp.web.request import client_ip, services, session_cookie
 
 PROMPTS = {"none", "login", "consent"}
 ACR_VALUES = {"pwd", "mfa"}
-_B64URL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 # How long a sign-in continuation marker is honoured: time enough to sign in (or reset a password) and come back.
@@ -127,13 +127,15 @@ def check_redirect_uri(req: AuthorizationRequest, request: Request) -> None:
 def check_no_repeats(req: AuthorizationRequest, request: Request) -> None:
     """RFC 6749 §3.1: parameters must not be included more than once."""
     if req.repeated:
-        raise InvalidRequest(f"parameter repeated: {sorted(req.repeated)[0]}")
+        raise InvalidRequest("a parameter is repeated", detail=f"repeated: {sorted(req.repeated)[0]}")
 
 
 def check_lengths(req: AuthorizationRequest, request: Request) -> None:
     """Every parameter within its size limit and free of NUL (such a state is not echoed back)."""
     if req.too_long:
-        raise InvalidRequest(f"parameter too long or malformed: {sorted(req.too_long)[0]}")
+        raise InvalidRequest(
+            "a parameter is too long or malformed", detail=f"too long or malformed: {sorted(req.too_long)[0]}"
+        )
 
 
 def check_no_request_objects(req: AuthorizationRequest, request: Request) -> None:
@@ -163,7 +165,7 @@ def check_scope(req: AuthorizationRequest, request: Request) -> None:
         raise InvalidScope("scope must include openid")
     unknown = [s for s in scopes if s not in OIDC_SCOPES]
     if unknown:
-        raise InvalidScope(f"unknown scope: {unknown[0][:40]}")
+        raise InvalidScope("the request holds a scope this server does not know", detail=f"scope {unknown[0][:40]!r}")
     req.scopes = scopes
 
 
@@ -178,9 +180,9 @@ def check_pkce(req: AuthorizationRequest, request: Request) -> None:
         if req.client.public:
             raise InvalidRequest("PKCE is required for this client: send code_challenge with S256")
         return
-    if method != "S256":
+    if method != pkce.S256:
         raise InvalidRequest("code_challenge_method must be S256; plain is not allowed")
-    if len(challenge) != 43 or not set(challenge) <= _B64URL:
+    if not pkce.is_valid_challenge(challenge):
         raise InvalidRequest("code_challenge must be a base64url SHA-256 (43 characters)")
     req.code_challenge = challenge
 
@@ -330,9 +332,9 @@ async def _decide(request: Request, req: AuthorizationRequest, *, consent_given:
     assert active is not None
 
     if req.client.require_consent or "consent" in req.prompt:
-        known = await idp.grants.has_consent(active.user.id, req.client.client_id, req.scopes)
+        known = await idp.grants.codes.has_consent(active.user.id, req.client.client_id, req.scopes)
         if consent_given:
-            await idp.grants.save_consent(
+            await idp.grants.codes.save_consent(
                 active.user.id, req.client.client_id, req.scopes, client_ip=client_ip(request)
             )
         elif "consent" in req.prompt or not known:
@@ -347,7 +349,7 @@ async def _decide(request: Request, req: AuthorizationRequest, *, consent_given:
         if reason is not None:
             return _session_not_usable(request, req, reason)
     amr, acr = amr_and_acr(active.methods)
-    code = await idp.grants.issue_code(
+    code = await idp.grants.codes.issue_code(
         req.client,
         active,
         redirect_uri=req.redirect_uri,
@@ -377,7 +379,7 @@ async def _spend_marker(request: Request, req: AuthorizationRequest) -> bool:
     finds it spent and must sign in again."""
     assert req.marker is not None
     assert req.signed_in_after is not None
-    return await services(request).grants.use_marker(req.marker, expires_at=req.signed_in_after + MARKER_LIFETIME)
+    return await services(request).grants.codes.use_marker(req.marker, expires_at=req.signed_in_after + MARKER_LIFETIME)
 
 
 def _to_login(request: Request, req: AuthorizationRequest) -> Response:

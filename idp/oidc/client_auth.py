@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 from starlette.requests import Request
 
 from idp.errors import UnreadableInput
-from idp.oidc.errors import InvalidClient, InvalidRequest
+from idp.oidc.errors import InvalidClient, InvalidRequest, from_unreadable
 from idp.services.clients import ClientInfo, ClientService
 from idp.web.params import read_form
 from idp.web.request import client_ip, services
@@ -100,7 +100,7 @@ async def read_token_request(request: Request, clients: ClientService) -> tuple[
     try:
         form = await read_form(request, TOKEN_FIELDS)
     except UnreadableInput as exc:
-        raise InvalidRequest(str(exc)) from None
+        raise from_unreadable(exc) from None
     client = (await authenticate_client(request, form, clients)).client
     if not form["token"]:
         raise InvalidRequest("token is required")

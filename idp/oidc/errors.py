@@ -1,19 +1,26 @@
 """OAuth 2.0 / OIDC wire errors (RFC 6749 §4.1.2.1, §5.2; OIDC Core §3.1.2.6) and the one renderer for them.
 
-Each class carries its wire code; `description` is public, `detail` only reaches the log.
+Each class carries its wire code; `description` is public and fixed per case (never request input), `detail` only
+reaches the log. Domain errors from the services (idp.errors) are mapped here, at the edge.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from typing import ClassVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from starlette.responses import JSONResponse, RedirectResponse
 
+from idp.errors import Refusal, Refused, UnreadableInput
+
 log = logging.getLogger(__name__)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+#: RFC 6749 §4.1.2.1, §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E ), so no '"', no backslash, ASCII.
+DESCRIPTION_CHARACTERS = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]+")
 
 
 class OAuthError(Exception):
@@ -94,6 +101,63 @@ class UnsupportedTokenType(OAuthError):
     error = "unsupported_token_type"
 
 
+#: Each domain refusal's wire error and its one public description.
+REFUSALS: dict[Refusal, tuple[type[OAuthError], str]] = {
+    Refusal.CODE_UNKNOWN: (InvalidGrant, "the authorization code is invalid or was already used"),
+    Refusal.CODE_OTHER_CLIENT: (InvalidGrant, "the authorization code was issued to another client"),
+    Refusal.CODE_EXPIRED: (InvalidGrant, "the authorization code has expired"),
+    Refusal.CODE_REDIRECT_URI_MISMATCH: (
+        InvalidGrant,
+        "redirect_uri does not match the one in the authorization request",
+    ),
+    Refusal.CODE_VERIFIER_MISSING: (InvalidGrant, "code_verifier is required (PKCE)"),
+    Refusal.CODE_VERIFIER_MISMATCH: (InvalidGrant, "code_verifier does not match the code_challenge"),
+    Refusal.CODE_VERIFIER_UNEXPECTED: (
+        InvalidGrant,
+        "code_verifier sent but no code_challenge was in the authorization request",
+    ),
+    Refusal.CODE_PERSON_DISABLED: (InvalidGrant, "the person behind the authorization code is disabled"),
+    Refusal.REFRESH_UNUSABLE: (
+        InvalidGrant,
+        "the refresh token is invalid, revoked, already used, or its sign-in session ended",
+    ),
+    Refusal.REFRESH_PERSON_DISABLED: (InvalidGrant, "the person behind the refresh token is disabled"),
+    Refusal.REFRESH_EXPIRED: (InvalidGrant, "the refresh token has expired"),
+    Refusal.SCOPE_BEYOND_GRANT: (InvalidScope, "the requested scope exceeds what was granted"),
+    Refusal.SCOPE_PERSON_IN_SERVICE_GRANT: (
+        InvalidScope,
+        "client_credentials tokens cannot carry person scopes such as openid",
+    ),
+    Refusal.SCOPE_NOT_REGISTERED: (InvalidScope, "this client is not registered for a requested scope"),
+    Refusal.ACCESS_MALFORMED: (InvalidToken, "the access token is malformed"),
+    Refusal.ACCESS_UNKNOWN: (InvalidToken, "the access token is unknown"),
+    Refusal.ACCESS_NOT_LIVE: (InvalidToken, "the access token is expired, revoked or not for a person"),
+    Refusal.ACCESS_NOT_OPENID: (InvalidToken, "the access token was not issued for openid"),
+}
+
+#: A parameter reader's refusal (idp.web.params), by kind, as a public description.
+UNREADABLE: dict[str, str] = {
+    "content_type": "the body must be application/x-www-form-urlencoded",
+    "malformed": "the parameters are not valid UTF-8 URL-encoded data",
+    "repeated": "a parameter was sent more than once",
+    "too_long": "a parameter is too long or malformed",
+    "characters": "a parameter holds characters that cannot be accepted",
+    "too_deep": "the body is nested too deep",
+    "shape": "the body has the wrong shape",
+}
+
+
+def from_refusal(exc: Refused) -> OAuthError:
+    """The wire error for a domain refusal: its fixed public description; the case and detail go to the log."""
+    error_class, description = REFUSALS[exc.case]
+    return error_class(description, detail=f"{exc.case.value}: {exc.detail}" if exc.detail else exc.case.value)
+
+
+def from_unreadable(exc: UnreadableInput) -> InvalidRequest:
+    """invalid_request for parameters that could not be read; the reader's own reason goes to the log."""
+    return InvalidRequest(UNREADABLE.get(exc.kind, "the request could not be read"), detail=str(exc))
+
+
 def json_error(exc: OAuthError, *, basic_challenge: bool = False) -> JSONResponse:
     """RFC 6749 §5.2 JSON, never cached; a 401 after HTTP Basic carries a challenge (§5.2, RFC 7235)."""
     log.info("oauth error", extra={"error": exc.error, "detail": exc.detail or exc.description})
@@ -118,7 +182,7 @@ def bearer_error(exc: OAuthError) -> JSONResponse:
     )
 
 
-def redirect_with(redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
+def redirect_with(redirect_uri: str, params: Mapping[str, str | None]) -> RedirectResponse:
     """Redirect to `redirect_uri` with `params` added to its query (keeping the query it registered)."""
     parts = urlsplit(redirect_uri)
     extra = urlencode({k: v for k, v in params.items() if v is not None})

@@ -16,7 +16,7 @@ async def introspect(request: Request) -> Response:
         form, client = await read_token_request(request, idp.clients)
         if client.public:
             raise InvalidClient("public clients may not introspect tokens")
-        answer = await idp.grants.introspect(client, form["token"])
+        answer = await idp.grants.lookup.introspect(client, form["token"])
     except OAuthError as exc:
         return json_error(exc, basic_challenge="authorization" in request.headers)
     return JSONResponse(answer, headers=NO_STORE)

@@ -18,7 +18,7 @@ async def revoke(request: Request) -> Response:
         form, client = await read_token_request(request, idp.clients)
         if form["token_type_hint"] not in HINTS:
             raise UnsupportedTokenType("token_type_hint must be access_token or refresh_token")
-        await idp.grants.revoke(client, form["token"], client_ip=client_ip(request))
+        await idp.grants.lookup.revoke(client, form["token"], client_ip=client_ip(request))
     except OAuthError as exc:
         return json_error(exc, basic_challenge="authorization" in request.headers)
     return Response(status_code=200, headers=NO_STORE)

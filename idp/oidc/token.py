@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from idp.errors import UnreadableInput
+from idp.errors import Refused, UnreadableInput
 from idp.oidc.client_auth import authenticate_client
 from idp.oidc.errors import (
     NO_STORE,
@@ -16,8 +16,11 @@ from idp.oidc.errors import (
     OAuthError,
     UnauthorizedClient,
     UnsupportedGrantType,
+    from_refusal,
+    from_unreadable,
     json_error,
 )
+from idp.oidc.grants import HANDLERS
 from idp.web.params import read_form
 from idp.web.request import client_ip, services
 
@@ -31,17 +34,20 @@ FIELDS = {
     "client_id": 64,
     "client_secret": 100,
 }
-GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 
 
 async def token(request: Request) -> Response:
+    """POST /token: read the form, authenticate the client, and hand over to the grant's handler."""
     basic = "authorization" in request.headers
     try:
         try:
             form = await read_form(request, FIELDS)
         except UnreadableInput as exc:
-            raise InvalidRequest(str(exc)) from None
-        return await _token(request, form)
+            raise from_unreadable(exc) from None
+        try:
+            return await _token(request, form)
+        except Refused as exc:
+            raise from_refusal(exc) from None
     except OAuthError as exc:
         return json_error(exc, basic_challenge=basic)
 
@@ -51,38 +57,11 @@ async def _token(request: Request, form: dict[str, str]) -> Response:
     grant_type = form["grant_type"]
     if not grant_type:
         raise InvalidRequest("grant_type is required")
-    if grant_type not in GRANTS:
-        raise UnsupportedGrantType(f"grant_type {grant_type[:50]!r} is not supported")
+    handler = HANDLERS.get(grant_type)
+    if handler is None:
+        raise UnsupportedGrantType("this grant_type is not supported", detail=f"grant_type {grant_type[:50]!r}")
     client = (await authenticate_client(request, form, idp.clients)).client
     if grant_type not in client.grant_types:
-        raise UnauthorizedClient(f"this client is not registered for {grant_type}")
-    ip = client_ip(request)
-
-    if grant_type == "authorization_code":
-        if not form["code"]:
-            raise InvalidRequest("code is required")
-        if not form["redirect_uri"]:
-            raise InvalidRequest("redirect_uri is required")
-        if form["code_verifier"] and not _valid_verifier(form["code_verifier"]):
-            raise InvalidRequest("code_verifier must be 43-128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)")
-        body = await idp.grants.exchange_code(
-            client,
-            form["code"],
-            redirect_uri=form["redirect_uri"],
-            code_verifier=form["code_verifier"] or None,
-            client_ip=ip,
-        )
-    elif grant_type == "refresh_token":
-        if not form["refresh_token"]:
-            raise InvalidRequest("refresh_token is required")
-        body = await idp.grants.refresh(client, form["refresh_token"], scope=form["scope"] or None, client_ip=ip)
-    else:
-        if client.public:
-            raise UnauthorizedClient("public clients cannot use client_credentials")
-        body = await idp.grants.client_credentials(client, scope=form["scope"] or None)
+        raise UnauthorizedClient("this client is not registered for this grant_type", detail=grant_type)
+    body = await handler(form, client, idp.grants, client_ip(request))
     return JSONResponse(body, headers=NO_STORE)
-
-
-def _valid_verifier(verifier: str) -> bool:
-    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-    return 43 <= len(verifier) <= 128 and set(verifier) <= allowed

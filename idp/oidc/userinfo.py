@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from idp.errors import UnreadableInput
-from idp.oidc.errors import NO_STORE, InvalidRequest, OAuthError, bearer_error
+from idp.errors import Refused, UnreadableInput
+from idp.oidc.errors import NO_STORE, InvalidRequest, OAuthError, bearer_error, from_refusal, from_unreadable
 from idp.web.params import read_form
 from idp.web.request import services
 
@@ -20,7 +20,9 @@ class MissingToken(InvalidRequest):
 async def userinfo(request: Request) -> Response:
     try:
         token = await _bearer_token(request)
-        claims = await services(request).grants.userinfo(token)
+        claims = await services(request).grants.lookup.userinfo(token)
+    except Refused as exc:
+        return bearer_error(from_refusal(exc))
     except OAuthError as exc:
         return bearer_error(exc)
     return JSONResponse(claims, headers=NO_STORE)
@@ -35,7 +37,7 @@ async def _bearer_token(request: Request) -> str:
         try:
             body_token = (await read_form(request, {"access_token": 200}))["access_token"]
         except UnreadableInput as exc:
-            raise InvalidRequest(str(exc)) from None
+            raise from_unreadable(exc) from None
     if header is not None:
         if body_token:
             raise InvalidRequest("send the access token in one place only")

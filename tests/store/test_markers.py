@@ -17,15 +17,15 @@ async def used_rows(running: Running) -> int:
 
 
 async def test_a_marker_is_spent_once_and_purged_after_it_expires(running: Running, clock: FrozenClock) -> None:
-    grants = running.idp.grants
+    grants = running.idp.grants.codes
     expires_at = clock.now() + timedelta(hours=1)
 
     assert await grants.use_marker("1.a.b", expires_at=expires_at) is True
     assert await grants.use_marker("1.a.b", expires_at=expires_at) is False
     assert await grants.use_marker("1.a.c", expires_at=expires_at) is True
 
-    await grants.purge_expired()
+    await running.idp.grants.purge_expired()
     assert await used_rows(running) == 2
     clock.advance(3601)
-    await grants.purge_expired()
+    await running.idp.grants.purge_expired()
     assert await used_rows(running) == 0

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from idp.oidc.errors import DESCRIPTION_CHARACTERS
 from idp.store.models import AuthorizationCode, Token
 from tests.conftest import Running
 from tests.support.oidc import query_of
@@ -24,7 +25,7 @@ def assert_error_redirect(response: httpx.Response, params: dict[str, str], erro
     assert location.startswith(params["redirect_uri"] + "?"), location
     query = query_of(location)
     assert query["error"] == error, query
-    assert query["error_description"], query
+    assert DESCRIPTION_CHARACTERS.fullmatch(query["error_description"]), query
     assert query["state"] == params["state"], query
     assert query["iss"] == ISSUER, query
     assert "code" not in query
@@ -46,6 +47,9 @@ def assert_json_error(response: httpx.Response, error: str, status: int = 400) -
     assert response.headers["cache-control"] == "no-store"
     body: dict[str, Any] = response.json()
     assert body["error"] == error, body
+    if "error_description" in body:
+        # RFC 6749 §5.2: only these characters; and so never a quote or backslash in a WWW-Authenticate header.
+        assert DESCRIPTION_CHARACTERS.fullmatch(body["error_description"]), body
     return body
 
 

@@ -97,11 +97,18 @@ async def test_discovery_endpoints_answer(client: httpx.AsyncClient) -> None:
     meta = (await client.get("/.well-known/openid-configuration")).json()
 
     assert (await client.get(meta["jwks_uri"].removeprefix(ISSUER))).status_code == 200
-    for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
-        response = await client.post(meta[name].removeprefix(ISSUER), data={})
-        assert response.status_code in (400, 401), name
+    # A form with nothing of ours: the token endpoint first wants grant_type; the other two first want a client.
+    expected = {
+        "token_endpoint": (400, "invalid_request"),
+        "introspection_endpoint": (401, "invalid_client"),
+        "revocation_endpoint": (401, "invalid_client"),
+    }
+    for name, (status, error) in expected.items():
+        response = await client.post(meta[name].removeprefix(ISSUER), data={"unrelated": "1"})
+        assert (response.status_code, response.json()["error"]) == (status, error), name
     userinfo = await client.get(meta["userinfo_endpoint"].removeprefix(ISSUER))
     assert userinfo.status_code == 401
+    assert userinfo.headers["www-authenticate"] == 'Bearer realm="idp"'
 
 
 async def test_discovery_and_jwks_may_be_cached(client: httpx.AsyncClient) -> None:

@@ -54,6 +54,7 @@ async def person_turns_two_step_off(scene: Scene) -> None:
         "/account/security/disable", data={"code": scene.backup_codes[0], "csrf_token": csrf_from(page.text)}
     )
     assert done.status_code == 303, done.text
+    assert done.headers["location"] == "/account/security?done=disabled"
 
 
 async def person_turns_two_step_on(scene: Scene) -> None:
@@ -104,7 +105,9 @@ async def test_enabling_two_step_ends_the_other_sessions_of_the_person(
 
         await enroll(browser, clock.now())
 
-        assert (await laptop.get("/account")).status_code == 303  # signed out
+        signed_out = await laptop.get("/account")
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"] == "/login?next=%2Faccount"
         assert (await browser.get("/account")).status_code == 200  # the session that enrolled stays
         # The laptop has to sign in again, and now the second step is asked for.
         assert (await laptop.get("/authorize", params=auth_params(rp))).headers["location"].startswith("/login?")
