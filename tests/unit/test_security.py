@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from idp.oidc.limits import MAX_CONTINUATION
 from idp.security import safe_next
 
 
@@ -41,7 +42,8 @@ def test_paths_on_this_origin_are_kept(target: str) -> None:
         "/account\x00",
         "/account\x7f",
         " /account",
-        "/" + "a" * 2000,
+        # One character past the longest continuation idp ever makes (derived from /authorize's limits).
+        "/" + "a" * MAX_CONTINUATION,
         "",
         None,
     ],
