@@ -373,8 +373,8 @@ class GrantService:
         """RFC 7662 §2.2. Tokens of other clients are reported inactive, saying nothing about them."""
         if not token or len(token) > 200:
             return {"active": False}
-        async with self._db.transaction() as session:
-            found = await store.find_token_with_user(session, sha256_hex(token))
+        token_hash = sha256_hex(token)
+        found = await self._db.read(lambda session: store.find_token_with_user(session, token_hash))
         if found is None:
             return {"active": False}
         row, user = found
@@ -423,8 +423,8 @@ class GrantService:
         """OIDC Core §5.3: claims by the scopes the access token carries."""
         if not access_token or len(access_token) > 200:
             raise InvalidToken("the access token is malformed")
-        async with self._db.transaction() as session:
-            found = await store.find_token_with_user(session, sha256_hex(access_token))
+        token_hash = sha256_hex(access_token)
+        found = await self._db.read(lambda session: store.find_token_with_user(session, token_hash))
         if found is None:
             raise InvalidToken("the access token is unknown")
         row, user = found
