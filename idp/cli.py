@@ -159,7 +159,7 @@ def _listen(args: argparse.Namespace, settings: Settings) -> list[socket.socket]
 def _serve(args: argparse.Namespace, settings: Settings, sockets: list[socket.socket]) -> None:
     """Check or migrate the database, then serve on the bound `sockets` until a signal."""
     from idp.logging import UVICORN_LOG_CONFIG, configure_logging
-    from idp.ops.server import KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, IdpConfig, serve
+    from idp.ops.server import KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, IdpConfig, event_loop, http_protocol, serve
 
     if not settings.is_sqlite:
         _check_schema(settings)  # before logging is set up: the refusal is one line, not alembic's chatter
@@ -183,7 +183,8 @@ def _serve(args: argparse.Namespace, settings: Settings, sockets: list[socket.so
         # X-Forwarded-* are applied inside the app, and only from IDP_TRUSTED_PROXIES.
         proxy_headers=False,
         timeout_graceful_shutdown=20,
-        http="idp.ops.server:TimedH11Protocol",
+        http=http_protocol(),
+        loop=event_loop(),
         ws="none",
         timeout_keep_alive=min(KEEP_ALIVE_SECONDS, settings.request_timeout_seconds),
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,

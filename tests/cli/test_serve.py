@@ -195,3 +195,16 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         os.close(write_end)
     assert result.stderr == ""
     assert result.returncode == 128 + signal.SIGPIPE
+
+
+def test_serve_runs_uvloop_and_httptools_and_says_so(tmp_path: Path) -> None:
+    with serving(tmp_path, management_port=0) as (port, log):
+        # The request line and headers are bounded by the fast parser as they were by h11.
+        _, answer = half_request(
+            port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:100]
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    stack = [r for r in records if r.get("logger") == "idp.server" and "http_parser" in r]
+    assert [(r["event_loop"], r["http_parser"]) for r in stack] == [("uvloop", "httptools")], log.read_text()
