@@ -21,6 +21,8 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from idp.store.hot import HotStore, hot_store
+
 T = TypeVar("T")
 # Execution option that marks the read-only engine: its connections get no BEGIN on SQLite.
 _READ_ONLY = "idp_read_only"
@@ -55,6 +57,8 @@ class Database:
             event.listen(sync_engine, "begin", _sqlite_begin)
         else:
             event.listen(sync_engine.pool, "checkout", _drop_closed)
+        # The hot path's statements: asyncpg directly on PostgreSQL, SQLAlchemy on SQLite.
+        self.hot: HotStore = hot_store(self)
 
     def _count(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
         # SQLite's BEGIN IMMEDIATE is the counterpart of asyncpg's BEGIN, which is not counted either.
