@@ -7,11 +7,13 @@ import asyncio
 import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager, suppress
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -190,8 +192,28 @@ def _serve(args: argparse.Namespace, settings: Settings, sockets: list[socket.so
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         request_timeout=settings.request_timeout_seconds,
     )
-    if not serve(config, sockets):
+    with shared_metrics(args.workers):
+        started = serve(config, sockets)
+    if not started:
         raise SystemExit(3)  # uvicorn's start-up failure status; the reason is in the log
+
+
+@contextmanager
+def shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, a fresh directory for their shared metrics files (prometheus-client's multiprocess
+    mode), set in the environment the workers inherit and removed afterwards; nothing for one worker."""
+    from idp.ops.metrics import MULTIPROC_ENV
+
+    if workers <= 1:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="idp-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _check_schema(settings: Settings) -> None:
