@@ -4,7 +4,8 @@ Two ways in: `transaction()` for work that must commit together, and `read()` fo
 without BEGIN/COMMIT (PostgreSQL autocommit; SQLite's implicit per-statement transaction), one round trip per
 statement. There is no pre-ping on checkout: a pooled PostgreSQL connection the server already closed is
 dropped at checkout for free (asyncpg saw the socket close), and a read that still meets a dead connection is
-retried once on a fresh one.
+retried once on a fresh one. Returning a connection to the pool sends nothing either: SQLAlchemy's reset is a
+rollback, which the asyncpg adapter skips when no transaction is open (every path commits or rolls back first).
 
 SQLite write transactions start with BEGIN IMMEDIATE (SQLAlchemy's documented aiosqlite recipe: the driver's own
 BEGIN is switched off and a "begin" event sends ours), so a transaction that reads and then writes holds the write
