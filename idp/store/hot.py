@@ -9,6 +9,7 @@ IDP_DATABASE_POOL_SIZE still bounds the connections, and counts its statements o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from idp.store.db import Database
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,11 +297,16 @@ class AsyncpgHotStore:
                 self._db.statements += 1
                 return await work(fairy.driver_connection)
             except Exception as error:
-                if _is_disconnect(fairy) and retry and attempt == 0:
-                    fairy.invalidate(error)
-                    continue
-                if _is_disconnect(fairy):
-                    fairy.invalidate(error)
+                if not _is_disconnect(fairy):
+                    raise
+                # Closing the dead connection is pool code that may await: in a greenlet, like checkout.
+                await greenlet_spawn(fairy.invalidate, error)
+                if not retry or attempt:
+                    raise
+                log.info("a pooled database connection was closed by the server; reading again on another")
+            except BaseException:
+                # Cancelled in the middle of a statement: the connection's state is unknown, so it is not reused.
+                await greenlet_spawn(fairy.invalidate)
                 raise
             finally:
                 await greenlet_spawn(fairy.close)
