@@ -42,11 +42,9 @@ class Database:
         if not self.is_sqlite:
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **options)
-        if self.is_sqlite:
-            # The driver's isolation stays off: each statement outside BEGIN is its own transaction.
-            reader = self.engine.execution_options(**{_READ_ONLY: True})
-        else:
-            reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # SQLite: the driver's isolation stays off, so each statement outside BEGIN is its own transaction.
+        self._read_options: dict[str, Any] = {_READ_ONLY: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}
+        reader = self.engine.execution_options(**self._read_options)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._readers = async_sessionmaker(reader, expire_on_commit=False, autoflush=False)
         # Counts statements sent, so tests can hold request handlers to a fixed number of round trips.
@@ -90,6 +88,8 @@ class Database:
     async def ping(self) -> None:
         """Raise if the database does not answer."""
         async with self.engine.connect() as conn:
+            # Outside a transaction: a readiness probe must not queue for SQLite's write lock.
+            await conn.execution_options(**self._read_options)
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
