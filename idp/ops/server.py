@@ -139,6 +139,7 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         self.receiving = False  # between the first byte of a request and its last
         self.head_bytes = 0
 
+    # The same narrowing (BaseTransport -> Transport) as uvicorn's own HttpToolsProtocol, which ignores it too.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()  # a connection that never sends a byte is bounded too
