@@ -45,7 +45,7 @@ PASSWORD = "bench password, long enough"  # noqa: S105 - accounts of a throwaway
 USER_SCOPE = "openid email profile offline_access"
 SERVER_CPU, LOAD_CPU = "0", "1"
 DISTURBED_PCT = 15.0
-SIGNIN_RAMP = 2.0  # seconds of sign-in load before each measured sign-in run
+SIGNIN_MAX_RAMP = 60.0  # at most this long for every person to sign in once before a sign-in run is measured
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -213,6 +213,28 @@ def machine_quiet(seconds: float = 3.0) -> dict[str, Any]:
         "busy_processes": [f"{pct:.0f}% {cmd}" for pct, _, cmd in busy[:5]],
         "quiet": busy_pct < 10 and not busy,
     }
+
+
+def wait_quiet(max_seconds: float, threshold_pct: float = 10.0, window: float = 3.0) -> None:
+    """Return once the CPUs together were under `threshold_pct` busy for `window` s, or after `max_seconds`."""
+    if max_seconds <= 0:
+        return
+    started = time.monotonic()
+    while True:
+        before = _cpus()
+        time.sleep(window)
+        after = _cpus()
+        busy = sum(after[n][0] - before[n][0] for n in after)
+        total = sum(after[n][1] - before[n][1] for n in after)
+        pct = 100 * busy / max(total, 1)
+        waited = time.monotonic() - started
+        if pct < threshold_pct:
+            if waited > window + 1:
+                say(f"waited {waited:.0f} s for a quiet machine")
+            return
+        if waited >= max_seconds:
+            say(f"machine still {pct:.0f}% busy after {waited:.0f} s; measuring anyway")
+            return
 
 
 # -- processes ---------------------------------------------------------------------------------------------------
@@ -452,82 +474,6 @@ def run_wrk(
 # -- password sign-in --------------------------------------------------------------------------------------------
 
 
-SIGNIN_CLIENT = r"""
-import asyncio, json, re, sys, time
-from urllib.parse import urlencode
-import httpx
-
-base, client_id, redirect_uri, concurrency, ramp, seconds, password = sys.argv[1:8]
-emails = sys.argv[8:]
-concurrency, ramp, seconds = int(concurrency), float(ramp), float(seconds)
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-async def person(i, start, deadline, out):
-    email = emails[i % len(emails)]
-    async with httpx.AsyncClient(base_url=base, follow_redirects=False, timeout=60) as http:
-        n = 0
-        while time.monotonic() < deadline:
-            http.cookies.clear()  # a new browser each time: no session to reuse
-            n += 1
-            started = time.monotonic()
-            params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
-                      "scope": "openid", "state": f"s{i}-{n}", "nonce": f"n{i}-{n}"}
-            statuses = []
-            try:
-                r = await http.get("/authorize?" + urlencode(params))
-                statuses.append(r.status_code)
-                if r.status_code not in (302, 303):
-                    out["failed"].append(statuses); continue
-                r = await http.get(r.headers["location"])
-                statuses.append(r.status_code)
-                m = CSRF.search(r.text)
-                if r.status_code != 200 or not m:
-                    out["failed"].append(statuses); continue
-                posted = time.monotonic()
-                r = await http.post("/login", data={"username": email, "password": password,
-                                                     "csrf_token": m[1], "next": r.url.params.get("next", "")})
-                statuses.append(r.status_code)
-            except httpx.HTTPError as exc:
-                out["exceptions"].append(type(exc).__name__); continue
-            done = time.monotonic()
-            if done > deadline:
-                break  # finished after the end: not counted, like wrk
-            if done < start:
-                continue  # the ramp: everyone busy before counting starts
-            if r.status_code == 303:
-                out["post"].append(done - posted); out["flow"].append(done - started)
-            else:
-                out["failed"].append(statuses)
-            out["statuses"].extend(statuses)
-
-async def main():
-    out = {"post": [], "flow": [], "failed": [], "statuses": [], "exceptions": []}
-    start = time.monotonic() + ramp
-    deadline = start + seconds
-    await asyncio.gather(*(person(i, start, deadline, out) for i in range(concurrency)))
-    out["seconds"] = seconds
-    print(json.dumps(out))
-
-asyncio.run(main())
-"""
-
-PROBE = r"""
-import http.client, json, sys, time
-host, port, path, delay, seconds, interval = sys.argv[1], int(sys.argv[2]), sys.argv[3], *map(float, sys.argv[4:7])
-time.sleep(delay)
-conn = http.client.HTTPConnection(host, port, timeout=30)
-samples = []
-deadline = time.monotonic() + seconds
-while time.monotonic() < deadline:
-    t0 = time.perf_counter()
-    conn.request("GET", path)
-    conn.getresponse().read()
-    samples.append(time.perf_counter() - t0)
-    time.sleep(interval)
-print(json.dumps(samples))
-"""
-
-
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -535,39 +481,47 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def probe(management: str, delay: float, seconds: float) -> subprocess.Popen[str]:
+def probe(management: str, seconds: float) -> subprocess.Popen[str]:
     """/healthz on the management port every 10 ms, from the load CPU: its latency is the event loop's delay."""
     parts = urlsplit(management)
-    args = ["taskset", "-c", LOAD_CPU, sys.executable, "-c", PROBE, parts.hostname or HOST, str(parts.port)]
-    args += ["/healthz", str(delay), str(seconds), "0.01"]
+    args = ["taskset", "-c", LOAD_CPU, sys.executable, str(BENCH / "signin.py"), "probe", parts.hostname or HOST]
+    args += [str(parts.port), "/healthz", str(seconds), "0.01"]
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)  # noqa: S603
 
 
-def sign_in_run(
-    target: Target, emails: list[str], concurrency: int, ramp: float, seconds: int, management: str
-) -> dict[str, Any]:
-    """The real form flow, `concurrency` people at once: `ramp` s unmeasured, then `seconds` measured, with the
-    loop-lag probe and the CPU accounting over the measured part only."""
-    args = ["taskset", "-c", LOAD_CPU, sys.executable, "-c", SIGNIN_CLIENT, target.base, target.client_id]
-    args += [REDIRECT_URI, str(concurrency), str(ramp), str(seconds), PASSWORD, *emails]
-    client = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
-    prober = probe(management, ramp, seconds)
-    time.sleep(ramp)
+def sign_in_run(target: Target, emails: list[str], concurrency: int, seconds: int, management: str) -> dict[str, Any]:
+    """The real form flow, `concurrency` people at once (bench/signin.py); once each has signed in, `seconds`
+    measured, with the loop-lag probe and the CPU accounting over the measured part only."""
+    args = ["taskset", "-c", LOAD_CPU, sys.executable, str(BENCH / "signin.py"), "flow", target.base]
+    args += [target.client_id, REDIRECT_URI, str(concurrency), str(seconds), str(SIGNIN_MAX_RAMP), *emails]
+    client = subprocess.Popen(  # noqa: S603
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert client.stdin is not None
+    assert client.stdout is not None
+    client.stdin.write(PASSWORD + "\n")
+    client.stdin.close()
+    if client.stdout.readline().strip() != "start":
+        client.wait(timeout=60)
+        raise SystemExit(f"sign-in client failed: {client.stderr.read()[-1000:] if client.stderr else ''}")
     before = snapshot(target.proc.pid, None, target.db)
+    prober = probe(management, seconds)
     time.sleep(seconds)
     after = snapshot(target.proc.pid, None, target.db)
-    stdout, stderr = client.communicate(timeout=180)
+    stdout = client.stdout.read()  # the people finish the sign-ins in flight, then it prints and exits
+    if client.wait(timeout=300) != 0:
+        raise SystemExit(f"sign-in client failed: {client.stderr.read()[-1000:] if client.stderr else ''}")
     lag = json.loads(prober.communicate(timeout=60)[0] or "[]")
-    if client.returncode != 0:
-        raise SystemExit(f"sign-in client failed: {stderr[-1000:]}")
     data = json.loads(stdout)
-    statuses = data["statuses"] + [s for f in data["failed"] for s in f]
     return {
         "rate": len(data["post"]) / data["seconds"],
         "ok": len(data["post"]),
         "failed": len(data["failed"]),
-        "5xx": sum(1 for s in statuses if s >= 500),
-        "503": sum(1 for s in statuses if s == 503),
+        "ramp_failed": len(data["ramp_failed"]),
+        "ramp_seconds": data["ramp_seconds"],
+        "ramp_timed_out": data.get("ramp_timed_out", False),
+        "5xx": data["5xx"],
+        "503": data["503"],
         "exceptions": len(data["exceptions"]),
         "post_p50": pct(data["post"], 50),
         "post_p99": pct(data["post"], 99),
@@ -623,6 +577,7 @@ class Options:
     workers_run: bool
     works: list[str]
     out: Path
+    wait_quiet: float
 
 
 def ensure_tools() -> None:
@@ -735,6 +690,7 @@ def bench_works(targets: list[Target], opts: Options, emails: list[str]) -> dict
     """Each work against each target: a warm-up, then `runs` measured runs, node and idp taking turns."""
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for work in opts.works:
+        wait_quiet(opts.wait_quiet)
         setups = {}
         for t in targets:
             setups[t.name] = wrk_setup(t, work, opts.connections, emails[0])
@@ -760,9 +716,10 @@ def bench_works(targets: list[Target], opts: Options, emails: list[str]) -> dict
 def bench_signin(target: Target, management: str, opts: Options, emails: list[str]) -> dict[int, list[dict[str, Any]]]:
     results: dict[int, list[dict[str, Any]]] = {}
     for concurrency in opts.signin:
+        wait_quiet(opts.wait_quiet)
         for n in range(opts.runs):
-            # Each run ramps up unmeasured first: every person busy, pool connections open, before counting.
-            r = sign_in_run(target, emails[:concurrency], concurrency, SIGNIN_RAMP, opts.seconds, management)
+            # Each run ramps up unmeasured first, until every person has signed in once (bench/signin.py).
+            r = sign_in_run(target, emails[:concurrency], concurrency, opts.seconds, management)
             results.setdefault(concurrency, []).append(r)
             say(
                 f"sign-in x{concurrency} run {n + 1}: {r['rate']:.1f}/s  POST p50 {r['post_p50'] * 1000:.0f} ms "
@@ -944,6 +901,9 @@ def main() -> None:
     parser.add_argument("--signin", default="8,32", help="sign-in concurrencies (default 8,32)")
     parser.add_argument("--works", default=",".join(w.name for w in WORKS), help="which wrk works to run")
     parser.add_argument("--no-workers-run", action="store_true", help="skip the run with idp --workers 2 unpinned")
+    parser.add_argument(
+        "--wait-quiet", type=float, default=0, help="before each work, wait up to this many seconds for an idle machine"
+    )
     parser.add_argument("--keep-db", action="store_true", help=f"keep the database {DB} afterwards")
     parser.add_argument("--out", help="directory for logs and raw results (default: a new one under /tmp)")
     args = parser.parse_args()
@@ -958,12 +918,14 @@ def main() -> None:
         workers_run=not args.no_workers_run,
         works=[w for w in args.works.split(",") if w],
         out=Path(args.out or tempfile.mkdtemp(prefix="idp-side-by-side.")),
+        wait_quiet=args.wait_quiet,
     )
     opts.out.mkdir(parents=True, exist_ok=True)
     OUT_DIR = opts.out
     os.environ.update(PG_ENV)
 
     ensure_tools()
+    wait_quiet(opts.wait_quiet)
     say("is the machine quiet? (3 s)")
     quiet = machine_quiet()
     header = describe(quiet, opts)
