@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -106,72 +107,85 @@ def _cpus() -> dict[str, list[int]]:
     return result
 
 
-def _pg_ticks(db: str) -> dict[int, int]:
-    """CPU ticks of each PostgreSQL backend connected to `db` (process title 'postgres: user db host ...')."""
-    result = {}
-    for pid in _all_pids():
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                title = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-        except OSError:
-            continue
-        if title.startswith("postgres:") and db in title.split():
-            result[pid] = _ticks(pid)
-    return result
+class PgWatch:
+    """CPU of the PostgreSQL backends serving one database, sampled every 0.1 s during a run.
 
+    Sampling (rather than two snapshots) also catches pool connections opened and closed mid-run, and, unlike the
+    postmaster's total for exited children, leaves out the backends of other databases: other helpers' test suites
+    on the same server do not count as idp's PostgreSQL CPU."""
 
-def _postmaster_children_ticks() -> int:
-    """cutime + cstime of the postmaster: the CPU of every backend that exited (pool connections closed mid-run)."""
-    total = 0
-    for pid in _all_pids():
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-                text = f.read()
-            comm = text[text.index("(") + 1 : text.rindex(")")]
-            fields = text.rsplit(")", 1)[1].split()
-            if comm != "postgres":
+    def __init__(self, db: str | None) -> None:
+        self.db = db
+        self.first: dict[int, int] = {}  # pid: ticks when first seen (0 for backends that started mid-run)
+        self.last: dict[int, int] = {}
+        self.not_ours: set[int] = set()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _scan(self, initial: bool) -> None:
+        assert self.db is not None
+        for pid in _all_pids():
+            if pid in self.not_ours:
                 continue
-            with open(f"/proc/{fields[1]}/stat", encoding="ascii", errors="replace") as f:
-                parent = f.read()
-        except (OSError, ValueError, IndexError):
-            continue
-        if parent[parent.index("(") + 1 : parent.rindex(")")] != "postgres":
-            total += int(fields[13]) + int(fields[14])
-    return total
+            if pid in self.last:
+                ticks = _ticks(pid)
+                if ticks:
+                    self.last[pid] = ticks
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    title = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+                with open(f"/proc/{pid}/comm", "rb") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            if title.startswith("postgres:") and self.db in title.split():
+                ticks = _ticks(pid)
+                self.first[pid] = ticks if initial else 0
+                self.last[pid] = ticks
+            elif comm == b"postgres" and not title.startswith("postgres:"):
+                continue  # just forked, no title yet: look again next time
+            else:
+                self.not_ours.add(pid)
+
+    def _run(self) -> None:
+        while not self.stopping.wait(0.1):
+            self._scan(initial=False)
+
+    def start(self) -> PgWatch:
+        if self.db:
+            self._scan(initial=True)
+            self.thread.start()
+        return self
+
+    def stop(self) -> int:
+        """Ticks used by the database's backends since start()."""
+        if not self.db:
+            return 0
+        self.stopping.set()
+        self.thread.join()
+        self._scan(initial=False)
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
 
 
 @dataclass
 class Snapshot:
     t: float
     server: int
-    load: int
-    pg: dict[int, int]
-    pg_exited: int
     cpus: dict[str, list[int]]
 
 
-def snapshot(server_pid: int, load_pid: int | None, db: str | None) -> Snapshot:
-    return Snapshot(
-        t=time.monotonic(),
-        server=tree_ticks(server_pid),
-        load=tree_ticks(load_pid) if load_pid else 0,
-        pg=_pg_ticks(db) if db else {},
-        pg_exited=_postmaster_children_ticks() if db else 0,
-        cpus=_cpus(),
-    )
+def snapshot(server_pid: int) -> Snapshot:
+    return Snapshot(t=time.monotonic(), server=tree_ticks(server_pid), cpus=_cpus())
 
 
-def cpu_used(before: Snapshot, after: Snapshot, load_ticks: int | None = None) -> dict[str, float]:
+def cpu_used(before: Snapshot, after: Snapshot, pg_ticks: int, load_ticks: int) -> dict[str, float]:
     """Percent of one core used between two snapshots: server, PostgreSQL, load generator, softirq, other."""
     seconds = max(after.t - before.t, 1e-6)
-    live = sum(t - before.pg.get(pid, 0) for pid, t in after.pg.items())
-    gone = sum(t for pid, t in before.pg.items() if pid not in after.pg)
-    pg = live + (after.pg_exited - before.pg_exited) - gone
-    load = load_ticks if load_ticks is not None else after.load - before.load
     pct = {
         "server": 100 * (after.server - before.server) / HZ / seconds,
-        "pg": 100 * max(pg, 0) / HZ / seconds,
-        "load": 100 * load / HZ / seconds,
+        "pg": 100 * pg_ticks / HZ / seconds,
+        "load": 100 * load_ticks / HZ / seconds,
     }
     busy = soft = 0.0
     for name, (b, total, s) in after.cpus.items():
@@ -451,13 +465,15 @@ def run_wrk(
     """One wrk run pinned to the load CPU; wrk's summary, errors and the CPU used meanwhile."""
     args = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
     args += ["--latency", "-s", script, target.base + path]
-    before = snapshot(target.proc.pid, None, db)
+    watch = PgWatch(db).start()
+    before = snapshot(target.proc.pid)
     started = os.times()
     out = subprocess.run(  # noqa: S603 - fixed arguments
         args, env={**os.environ, **env}, capture_output=True, text=True, timeout=seconds + 60, check=False
     )
     ended = os.times()
-    after = snapshot(target.proc.pid, None, db)
+    after = snapshot(target.proc.pid)
+    pg_ticks = watch.stop()
     match = re.search(r"^BENCH_JSON (\{.*\})$", out.stdout, re.MULTILINE)
     if match is None:
         raise SystemExit(f"wrk gave no summary: {out.stdout[-500:]} {out.stderr[-500:]}")
@@ -467,7 +483,7 @@ def run_wrk(
     wrk_ticks = round(
         (ended.children_user + ended.children_system - started.children_user - started.children_system) * HZ
     )
-    result["cpu"] = cpu_used(before, after, load_ticks=wrk_ticks)
+    result["cpu"] = cpu_used(before, after, pg_ticks, wrk_ticks)
     return result
 
 
@@ -504,10 +520,14 @@ def sign_in_run(target: Target, emails: list[str], concurrency: int, seconds: in
     if client.stdout.readline().strip() != "start":
         client.wait(timeout=60)
         raise SystemExit(f"sign-in client failed: {client.stderr.read()[-1000:] if client.stderr else ''}")
-    before = snapshot(target.proc.pid, None, target.db)
+    watch = PgWatch(target.db).start()
+    before = snapshot(target.proc.pid)
+    load_before = tree_ticks(client.pid)
     prober = probe(management, seconds)
     time.sleep(seconds)
-    after = snapshot(target.proc.pid, None, target.db)
+    after = snapshot(target.proc.pid)
+    load_ticks = tree_ticks(client.pid) - load_before
+    pg_ticks = watch.stop()
     stdout = client.stdout.read()  # the people finish the sign-ins in flight, then it prints and exits
     if client.wait(timeout=300) != 0:
         raise SystemExit(f"sign-in client failed: {client.stderr.read()[-1000:] if client.stderr else ''}")
@@ -530,7 +550,7 @@ def sign_in_run(target: Target, emails: list[str], concurrency: int, seconds: in
         "lag_p50": pct(lag, 50),
         "lag_p99": pct(lag, 99),
         "lag_max": max(lag) if lag else float("nan"),
-        "cpu": cpu_used(before, after),
+        "cpu": cpu_used(before, after, pg_ticks, load_ticks),
     }
 
 
@@ -922,6 +942,9 @@ def main() -> None:
     )
     opts.out.mkdir(parents=True, exist_ok=True)
     OUT_DIR = opts.out
+    # A plain `kill` (also SIGINT when started in the background, where it is ignored) still stops both servers
+    # and drops the database: SystemExit unwinds through cleanup().
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.update(PG_ENV)
 
     ensure_tools()
