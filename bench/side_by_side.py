@@ -706,9 +706,9 @@ def discover(target: Target) -> None:
     target.paths = httpx.get(target.base + "/.well-known/openid-configuration").json()
 
 
-def bench_works(targets: list[Target], opts: Options, emails: list[str]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+def bench_works(targets: list[Target], opts: Options, emails: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Each work against each target: a warm-up, then `runs` measured runs, node and idp taking turns."""
-    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    results: dict[str, list[dict[str, Any]]] = {}  # "work/server": one result per run
     for work in opts.works:
         wait_quiet(opts.wait_quiet)
         setups = {}
@@ -723,7 +723,7 @@ def bench_works(targets: list[Target], opts: Options, emails: list[str]) -> dict
                     setups[t.name] = wrk_setup(t, work, opts.connections, emails[0])  # the last run lost some
                 path, script, env = setups[t.name]
                 r = run_wrk(t, path, script, env, opts.seconds, opts.connections, t.db)
-                results.setdefault((work, t.name), []).append(r)
+                results.setdefault(f"{work}/{t.name}", []).append(r)
                 c = r["cpu"]
                 say(
                     f"{work:10} {t.name:5} run {n + 1}: {r['rps']:8.0f} req/s  p99 {r['p99_us'] / 1000:6.1f} ms  "
@@ -771,24 +771,30 @@ def fmt_rate(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
 
-def report(
-    works: dict[tuple[str, str], list[dict[str, Any]]],
-    signin: dict[int, list[dict[str, Any]]],
-    bound: dict[str, float],
-    opts: Options,
-    idp_label: str,
-    lag_metric: str,
-) -> tuple[str, list[str]]:
-    """The table (markdown) and the notes under it."""
-    header = ["work", "node req/s", f"idp req/s ({idp_label})", "idp/node", "p99 node / idp ms"]
+# Issue #12's targets, shown beside each row (ratios to node in one run; sign-in against the argon2 bound).
+TARGETS = {
+    "discovery": "≥ 2×",
+    "jwks": "≥ 2×",
+    "token": "≥ 1.25×",
+    "introspect": "≥ 1.5×",
+    "userinfo": "≥ 1.5×",
+    "refresh": "≥ 1.25×",
+    "signin": "≥ 90 %; no 5xx at 32; p99 < 3× p50",
+    "lag": "< 5 ms",
+}
+
+
+def report(section: dict[str, Any], bound: dict[str, float], idp_label: str) -> tuple[str, list[str]]:
+    """One section of results (as saved in results.json) as a markdown table, and the notes under it."""
+    works: dict[str, list[dict[str, Any]]] = section["works"]
+    signin = {int(k): v for k, v in section["signin"].items()}
+    header = ["work", "node req/s", f"idp req/s ({idp_label})", "idp/node", "target", "p99 ms node / idp"]
     header += ["CPU node / idp", "PG CPU", "other CPU", "errors node / idp"]
     lines = [header]
     disturbed = []
     for w in WORKS:
-        if w.name not in opts.works:
-            continue
-        idp_rows = works.get((w.name, "idp"), [])
-        node_rows = works.get((w.name, "node"), [])
+        idp_rows = works.get(f"{w.name}/idp", [])
+        node_rows = works.get(f"{w.name}/node", [])
         if not idp_rows:
             continue
         i_rps = med(idp_rows, "rps")
@@ -802,6 +808,7 @@ def report(
                 fmt_rate(n_rps) if node_rows else "—",
                 fmt_rate(i_rps),
                 f"{i_rps / n_rps:.2f}×" if node_rows else "—",
+                TARGETS[w.name],
                 (f"{med(node_rows, 'p99_us') / 1000:.1f}" if node_rows else "—")
                 + f" / {med(idp_rows, 'p99_us') / 1000:.1f}",
                 (f"{med_cpu(node_rows, 'server'):.0f}%" if node_rows else "—")
@@ -816,17 +823,20 @@ def report(
     for concurrency, rows in signin.items():
         rate = med(rows, "rate")
         other = med_cpu(rows, "other")
+        if other > DISTURBED_PCT:
+            disturbed.append(f"sign-in x{concurrency}")
         lines.append(
             [
                 f"password sign-in, {concurrency} concurrent",
                 "—",
                 f"{rate:.1f}/s",
-                f"{100 * rate / per_second:.0f}% of argon2 bound",
-                f"— / POST {med(rows, 'post_p99') * 1000:.0f} (p50 {med(rows, 'post_p50') * 1000:.0f})",
+                f"{100 * rate / per_second:.0f} % of argon2 bound",
+                TARGETS["signin"],
+                f"POST /login: p50 {med(rows, 'post_p50') * 1000:.0f}, p99 {med(rows, 'post_p99') * 1000:.0f}",
                 f"— / {med_cpu(rows, 'server'):.0f}%",
                 f"{med_cpu(rows, 'pg'):.0f}%",
                 f"{other:.0f}%",
-                f"— / 5xx {sum(r['5xx'] for r in rows)}, failed {sum(r['failed'] for r in rows)}",
+                f"5xx {sum(r['5xx'] for r in rows)}, other failures {sum(r['failed'] for r in rows)}",
             ]
         )
     for concurrency, rows in signin.items():
@@ -836,7 +846,8 @@ def report(
                 "—",
                 f"{med(rows, 'lag_p99') * 1000:.1f} ms",
                 "",
-                f"probe p50 {med(rows, 'lag_p50') * 1000:.1f} ms, max {max(r['lag_max'] for r in rows) * 1000:.0f}",
+                TARGETS["lag"],
+                f"probe p50 {med(rows, 'lag_p50') * 1000:.1f}, max {max(r['lag_max'] for r in rows) * 1000:.0f}",
                 "",
                 "",
                 "",
@@ -849,6 +860,7 @@ def report(
             "—",
             f"{per_second:.1f}/s",
             "",
+            "",
             f"one verification {bound['median'] * 1000:.1f} ms",
             bound["how"],
             "",
@@ -859,8 +871,35 @@ def report(
     notes = []
     if disturbed:
         notes.append(f"other load above {DISTURBED_PCT:.0f}% of a core during: {', '.join(disturbed)} (figures low)")
-    notes.append(f"idp /metrics event-loop lag series: {lag_metric}")
+    notes.append(f"idp /metrics event-loop lag series: {section.get('lag_metric', 'none')}")
     return table(lines), notes
+
+
+def render(raw: dict[str, Any]) -> str:
+    """Everything the run prints at the end, from its results (results.json)."""
+    out = [*raw["header"], f"load average after: {raw.get('loadavg_after', '?')}"]
+    sections = [("pinned", "one idp worker pinned to CPU 0", "argon2_pinned", "1 worker")]
+    sections.append(
+        (
+            "workers2",
+            "idp --workers 2, unpinned (load still on CPU 1; node figures from the pinned run above)",
+            "argon2_unpinned",
+            "2 workers",
+        )
+    )
+    for key, title, bound, label in sections:
+        if key not in raw:
+            continue
+        text, notes = report(raw[key], raw[bound], label)
+        out += ["", f"{title}:", "", text, *(f"- {note}" for note in notes)]
+    out += [
+        "",
+        "- event-loop lag: the latency of GET /healthz on the management port (same process and event loop, no",
+        "  database), sent every 10 ms from CPU 1 during the sign-in runs; p99 per run, median over the runs.",
+        "- sign-in: GET /authorize → GET /login (CSRF) → POST /login, a new browser (no cookies) each time, one",
+        "  account per concurrent person; rate = sign-ins completed per second; POST latency in ms.",
+    ]
+    return "\n".join(out)
 
 
 def output(*args: str) -> str:
@@ -925,8 +964,12 @@ def main() -> None:
         "--wait-quiet", type=float, default=0, help="before each work, wait up to this many seconds for an idle machine"
     )
     parser.add_argument("--keep-db", action="store_true", help=f"keep the database {DB} afterwards")
+    parser.add_argument("--report", metavar="RESULTS_JSON", help="print the table of an earlier run and stop")
     parser.add_argument("--out", help="directory for logs and raw results (default: a new one under /tmp)")
     args = parser.parse_args()
+    if args.report:
+        print(render(json.loads(Path(args.report).read_text())))
+        return
     signin = [int(c) for c in args.signin.split(",") if c]
     opts = Options(
         runs=args.runs or (1 if args.quick else 3),
@@ -958,7 +1001,6 @@ def main() -> None:
     bound1 = argon2_bound(1, pinned=True)
     bound1.update(bound=1 / bound1["median"], how=f"1 / one verification on CPU {SERVER_CPU}")
     procs: list[subprocess.Popen[bytes]] = []
-    sections = []
     raw: dict[str, Any] = {"header": header, "quiet": quiet, "argon2_pinned": bound1}
     with cleanup(procs, args.keep_db):
         node = start_node()
@@ -969,47 +1011,24 @@ def main() -> None:
             discover(t)
         works = bench_works([node, idp], opts, emails)
         sign = bench_signin(idp, management, opts, emails) if signin else {}
-        lag_metric = metrics_lag(management)
-        raw["pinned"] = {"works": {f"{k[0]}/{k[1]}": v for k, v in works.items()}, "signin": sign}
-        sections.append(("one idp worker pinned to CPU 0", report(works, sign, bound1, opts, "1 worker", lag_metric)))
+        raw["pinned"] = {"works": works, "signin": sign, "lag_metric": metrics_lag(management)}
         stop(idp.proc)
         if opts.workers_run:
             bound2 = argon2_bound(2, pinned=False)
             bound2.update(bound=bound2["pool_rate"], how="PasswordPool, 2 threads, unpinned")
+            raw["argon2_unpinned"] = bound2
             idp2, management2 = start_idp((client_id, secret), 2, pinned=False)
             procs.append(idp2.proc)
             discover(idp2)
             works2 = bench_works([idp2], opts, emails)
-            for key, rows in works.items():
-                if key[1] == "node":
-                    works2[key] = rows  # the same run's node figures (one core), for the ratio
+            # The same run's node figures (one core), for the ratio.
+            works2.update({k: v for k, v in works.items() if k.endswith("/node")})
             sign2 = bench_signin(idp2, management2, opts, emails) if signin else {}
-            raw["workers2"] = {"works": {f"{k[0]}/{k[1]}": v for k, v in works2.items()}, "signin": sign2}
-            raw["argon2_unpinned"] = bound2
-            sections.append(
-                (
-                    "idp --workers 2, unpinned (load still on CPU 1; node figures from the pinned run above)",
-                    report(works2, sign2, bound2, opts, "2 workers", metrics_lag(management2)),
-                )
-            )
-    after = machine_quiet(1.0)
+            raw["workers2"] = {"works": works2, "signin": sign2, "lag_metric": metrics_lag(management2)}
+    raw["loadavg_after"] = machine_quiet(1.0)["loadavg"]
     (opts.out / "results.json").write_text(json.dumps(raw, indent=1, default=str))
     print()
-    for line in header:
-        print(line)
-    print(f"load average after: {after['loadavg']}")
-    for title, (text, notes) in sections:
-        print()
-        print(f"{title}:")
-        print()
-        print(text)
-        for note in notes:
-            print(f"- {note}")
-    print()
-    print("- event-loop lag: the latency of GET /healthz on the management port (same process and event loop, no")
-    print("  database), sent every 10 ms from CPU 1 during the sign-in runs; p99 per run, median over the runs.")
-    print("- sign-in: GET /authorize → GET /login (CSRF) → POST /login, a new browser (no cookies) each time, one")
-    print("  account per concurrent person; rate = sign-ins completed per second; POST latency in ms.")
+    print(render(raw))
     print(f"- raw results and server logs: {opts.out}")
 
 
