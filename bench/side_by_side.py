@@ -601,6 +601,8 @@ class Options:
 
 
 def ensure_tools() -> None:
+    if not Path(sys.executable).with_name("idp").exists():
+        raise SystemExit("run it with idp's virtualenv: .venv/bin/python bench/side_by_side.py (see bench/README.md)")
     for tool in ("taskset", "psql", "node", "npm"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is missing")
