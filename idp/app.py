@@ -47,6 +47,9 @@ from idp.services.grants import GrantService
 from idp.services.instance import InstanceKeys, load_instance_keys
 from idp.services.keys import KeyRing
 from idp.services.login import LoginService
+from idp.services.mail import KIND as EMAIL_KIND
+from idp.services.mail import Mailer
+from idp.services.mail import describe as describe_email
 from idp.services.mfa import MfaService
 from idp.services.outbox import Outbox
 from idp.services.ratelimit import RateLimiter
@@ -90,6 +93,7 @@ class Idp:
     metrics: Metrics
     outbox: Outbox
     http: httpx.AsyncClient
+    mail: Mailer
 
     async def close(self) -> None:
         """Release the connection pools and the outgoing HTTP client."""
@@ -125,10 +129,22 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         audit,
         metrics,
         give_up_after=timedelta(seconds=settings.outbox_give_up_seconds),
-        attempt_timeout=timedelta(seconds=settings.backchannel_logout_timeout_seconds),
+        # One try of either kind: a logout POST or an SMTP conversation.
+        attempt_timeout=timedelta(
+            seconds=max(settings.backchannel_logout_timeout_seconds, 3 * settings.smtp_timeout_seconds)
+        ),
     )
     backchannel = BackchannelLogout(outbox_db, key_ring, clock, settings.issuer, http)
     outbox.register(BACKCHANNEL_KIND, backchannel.deliver, describe_backchannel)
+    mail = Mailer(
+        smtp_url=settings.smtp_url.get_secret_value(),
+        mail_from=settings.mail_from,
+        site_name=settings.site_name,
+        issuer=settings.issuer,
+        sealer=Sealer(keys.encryption_key, "outbox-email"),
+        timeout=settings.smtp_timeout_seconds,
+    )
+    outbox.register(EMAIL_KIND, mail.deliver, describe_email)
     sessions = SessionService(
         db,
         clock,
@@ -164,10 +180,11 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         discovery_bytes=discovery.encode_metadata(settings.issuer),
         cookies=cookies,
         csrf=Csrf(derive_key(keys.secret_key, "csrf"), cookies),
-        templates=build_templates(),
+        templates=build_templates(settings.site_name, settings.support_url),
         metrics=metrics,
         outbox=outbox,
         http=http,
+        mail=mail,
     )
 
 
@@ -223,6 +240,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         idp = await build_services(settings, clock, metrics, pool)
         app.state.idp = idp
+        if not settings.email_enabled:
+            log.warning(
+                "IDP_SMTP_URL is empty: no email is sent, and sign-up, email verification and password reset are off"
+            )
         tasks = [
             asyncio.create_task(_housekeeping(idp)),
             asyncio.create_task(_refresh_keys(idp)),
