@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from idp.account import login, messages, profile, second_step, security, sessions
+from idp.account import login, messages, password, profile, second_step, security, sessions
 from idp.account.web import error_page
 from idp.admin import admin_openapi, admin_routes
 from idp.auth.crypto import Sealer
@@ -37,6 +37,7 @@ from idp.ops.access import AccessMiddleware
 from idp.ops.listeners import Listener
 from idp.ops.metrics import Metrics, metrics_endpoint
 from idp.security import BodyLimitMiddleware, CookiePolicy, Csrf, SecurityHeadersMiddleware
+from idp.services.accounts import AccountService
 from idp.services.admin_tokens import AdminTokenService
 from idp.services.audit import AuditLog
 from idp.services.backchannel import KIND as BACKCHANNEL_KIND
@@ -94,6 +95,7 @@ class Idp:
     outbox: Outbox
     http: httpx.AsyncClient
     mail: Mailer
+    accounts: AccountService
 
     async def close(self) -> None:
         """Release the connection pools and the outgoing HTTP client."""
@@ -151,6 +153,16 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         idle_seconds=settings.session_idle_seconds,
         absolute_seconds=settings.session_absolute_seconds,
     )
+    mfa = MfaService(
+        db,
+        clock,
+        sealer=Sealer(keys.encryption_key, "totp"),
+        backup_key=derive_key(keys.encryption_key, "backup-codes"),
+        limiter=limiter,
+        audit=audit,
+        sessions=sessions,
+        issuer_name=settings.totp_issuer,
+    )
     return Idp(
         settings=settings,
         clock=clock,
@@ -162,16 +174,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         sessions=sessions,
         users=UserService(db, pool, clock, audit),
         login=LoginService(db, pool, limiter, sessions, audit, clock),
-        mfa=MfaService(
-            db,
-            clock,
-            sealer=Sealer(keys.encryption_key, "totp"),
-            backup_key=derive_key(keys.encryption_key, "backup-codes"),
-            limiter=limiter,
-            audit=audit,
-            sessions=sessions,
-            issuer_name=settings.totp_issuer,
-        ),
+        mfa=mfa,
         clients=ClientService(db, clock, audit, http_issuer=settings.issuer.startswith("http:")),
         admin_tokens=AdminTokenService(db, clock, audit),
         admin_openapi=json.dumps(admin_openapi(), separators=(",", ":")).encode(),
@@ -180,11 +183,12 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         discovery_bytes=discovery.encode_metadata(settings.issuer),
         cookies=cookies,
         csrf=Csrf(derive_key(keys.secret_key, "csrf"), cookies),
-        templates=build_templates(settings.site_name, settings.support_url),
+        templates=build_templates(settings.site_name, settings.support_url, self_service=settings.email_enabled),
         metrics=metrics,
         outbox=outbox,
         http=http,
         mail=mail,
+        accounts=AccountService(db, pool, clock, audit, limiter, mfa, mail, settings),
     )
 
 
@@ -198,6 +202,7 @@ async def _housekeeping(idp: Idp) -> None:
             async with idp.db.transaction() as session:
                 await idp.sessions.purge_expired(session)
                 await idp.limiter.purge(session)
+                await idp.accounts.purge_expired(session)
             await idp.grants.purge_expired()
             await idp.audit.purge_older_than(idp.settings.audit_retention_days)
         except Exception:
@@ -275,6 +280,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/login/verify", second_step.verify_submit, methods=["POST"]),
         Route("/login/recovery", second_step.recovery_page, methods=["GET"]),
         Route("/login/recovery", second_step.recovery_submit, methods=["POST"]),
+        Route("/password/forgot", password.forgot_page, methods=["GET"]),
+        Route("/password/forgot", password.forgot_submit, methods=["POST"]),
+        Route("/password/reset", password.reset_page, methods=["GET"]),
+        Route("/password/reset", password.reset_submit, methods=["POST"]),
         Route("/account", profile.account_page, methods=["GET"]),
         Route("/account/security", security.security_page, methods=["GET"]),
         Route("/account/sessions", sessions.sessions_page, methods=["GET"]),

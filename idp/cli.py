@@ -368,6 +368,16 @@ def cmd_users_unlock(args: argparse.Namespace) -> None:
     _operate(go)
 
 
+def cmd_users_reset_link(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        user = await _find_user(idp, args.email if args.email else args.user or "")
+        url = await idp.accounts.reset_link_for_support(user.id, actor=CLI_ACTOR, send=False)
+        # Valid for 30 minutes, once; the person still needs their second factor when it is on.
+        return {**_user_json(user), "reset_url": url}
+
+    _operate(go)
+
+
 async def _find_user(idp: Any, key: str) -> Any:
     """A user by id, or by email when `key` contains an @."""
     from idp.errors import NotFound
@@ -613,6 +623,13 @@ def build_parser() -> argparse.ArgumentParser:
     unlock_who.add_argument("--email", help="the account's email")
     unlock_who.add_argument("user", nargs="?", help="or the user id")
     unlock.set_defaults(func=cmd_users_unlock)
+    reset_link = users.add_parser(
+        "reset-link", help="print a single-use password-reset URL (30 minutes) for support staff to hand over (audited)"
+    )
+    reset_link_who = reset_link.add_mutually_exclusive_group(required=True)
+    reset_link_who.add_argument("--email", help="the account's email")
+    reset_link_who.add_argument("user", nargs="?", help="or the user id")
+    reset_link.set_defaults(func=cmd_users_reset_link)
 
     clients_list = clients.add_parser("list", help="list clients")
     clients_list.add_argument("--after", help="continue after this client id")

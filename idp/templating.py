@@ -72,7 +72,9 @@ def _escaping_gettext(translations: NullTranslations) -> tuple[Callable[..., Mar
     return gettext, ngettext
 
 
-def build_templates(site_name: str = "idp", support_url: str = "") -> dict[str, Jinja2Templates]:
+def build_templates(
+    site_name: str = "idp", support_url: str = "", *, self_service: bool = False
+) -> dict[str, Jinja2Templates]:
     """One environment per language, each with its gettext catalog installed."""
     result = {}
     for locale in LOCALES:
@@ -94,6 +96,8 @@ def build_templates(site_name: str = "idp", support_url: str = "") -> dict[str, 
             switch_url=_switch_url,
             site_name=site_name,
             support_url=support_url,
+            # Email works, so "Forgot your password?" and sign-up can be offered (INTERFACE §2).
+            self_service=self_service,
             locales=LOCALES,
         )
         result[locale] = Jinja2Templates(env=env)

@@ -75,6 +75,17 @@ async def count_since(session: AsyncSession, user_id: str, purpose: str, since: 
     )
 
 
+async def latest_next_url(session: AsyncSession, user_id: str, purpose: str) -> str:
+    """The `next_url` of the person's newest link for `purpose` ("" if none): a resent link leads to the same place."""
+    found = await session.execute(
+        select(AccountToken.next_url)
+        .where(AccountToken.user_id == user_id, AccountToken.purpose == purpose)
+        .order_by(AccountToken.created_at.desc())
+        .limit(1)
+    )
+    return found.scalar_one_or_none() or ""
+
+
 async def purge_expired(session: AsyncSession, before: datetime) -> int:
     """Drop links that expired before `before` (housekeeping); kept a while so the limits can count them."""
     result = await session.execute(delete(AccountToken).where(AccountToken.expires_at < before))
