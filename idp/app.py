@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from idp.account import login, messages, password, profile, second_step, security, sessions
+from idp.account import login, messages, password, profile, second_step, security, sessions, signup
 from idp.account.web import error_page
 from idp.admin import admin_openapi, admin_routes
 from idp.auth.crypto import Sealer
@@ -284,7 +284,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/password/forgot", password.forgot_submit, methods=["POST"]),
         Route("/password/reset", password.reset_page, methods=["GET"]),
         Route("/password/reset", password.reset_submit, methods=["POST"]),
+        Route("/signup", signup.signup_page, methods=["GET"]),
+        Route("/signup", signup.signup_submit, methods=["POST"]),
+        Route("/signup/resend", signup.resend_page, methods=["GET"]),
+        Route("/signup/resend", signup.resend_submit, methods=["POST"]),
+        Route("/verify-email", signup.verify_email, methods=["GET"]),
         Route("/account", profile.account_page, methods=["GET"]),
+        Route("/account/password", password.change_page, methods=["GET"]),
+        Route("/account/password", password.change_submit, methods=["POST"]),
         Route("/account/security", security.security_page, methods=["GET"]),
         Route("/account/sessions", sessions.sessions_page, methods=["GET"]),
         Route("/account/sessions/sign-out", sessions.sign_out_submit, methods=["POST"]),

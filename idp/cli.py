@@ -262,6 +262,7 @@ def cmd_clients_create(args: argparse.Namespace) -> None:
                 id_token_alg=args.id_token_alg,
                 scopes=args.scope or [],
                 backchannel_logout_uri=args.backchannel_logout_uri or "",
+                allow_signup=args.allow_signup,
                 actor=CLI_ACTOR,
             )
             output = client.public_view()
@@ -599,6 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new_client.add_argument(
         "--backchannel-logout-uri", help="where logout tokens are POSTed when a session ends (Back-Channel Logout)"
+    )
+    new_client.add_argument(
+        "--allow-signup", action="store_true", help="people arriving from it may create an account (IDP_SIGNUP=clients)"
     )
     new_client.set_defaults(func=cmd_clients_create)
 

@@ -8,14 +8,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from idp.account import messages
 from idp.account.forms import FormError, read_form
 from idp.account.login import rate_limited_page
-from idp.account.web import client_ip, csrf_failed, error_page, services
+from idp.account.web import client_ip, csrf_failed, error_page, services, session_cookie
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
-from idp.errors import Overloaded, RateLimited
+from idp.errors import InvalidCredentials, Overloaded, RateLimited
 from idp.i18n import N_, select_locale
 from idp.security import safe_next
 from idp.services.accounts import CodeRequired, LinkInvalid, WeakPassword
@@ -25,6 +25,7 @@ from idp.templating import render
 
 log = logging.getLogger(__name__)
 
+CHANGE_FIELDS = {"current_password": MAX_PASSWORD_LENGTH, "password": MAX_PASSWORD_LENGTH, "csrf_token": 128}
 FORGOT_FIELDS = {"email": MAX_EMAIL_LENGTH, "next": 2000, "csrf_token": 128}
 RESET_FIELDS = {"token": 100, "password": MAX_PASSWORD_LENGTH, "code": 64, "csrf_token": 128}
 
@@ -34,6 +35,7 @@ LINK_INVALID = N_("This link does not work")
 LINK_INVALID_TEXT = N_(
     "The link has already been used, has expired, or was copied incompletely. Ask for a new one and use the newest."
 )
+WRONG_CURRENT = N_("Your current password is not correct.")
 CODE_NEEDED = N_("Enter a code from your authenticator app or one of your backup codes.")
 
 
@@ -146,3 +148,48 @@ async def reset_submit(request: Request) -> Response:
         )
     login_url = "/login?" + urlencode({"next": next_url} if next_url else {}) if next_url else "/login"
     return render(request, "account/password_reset_done.html", {"login_url": login_url})
+
+
+async def change_page(request: Request) -> Response:
+    """`/account/password`: change the password, giving the current one."""
+    active = await services(request).sessions.current(session_cookie(request))
+    if active is None:
+        return RedirectResponse("/login?" + urlencode({"next": "/account/password"}), status_code=303)
+    return render(request, "account/password_change.html", {"error": None, "error_values": {}, "done": False})
+
+
+async def change_submit(request: Request) -> Response:
+    idp = services(request)
+    try:
+        form = await read_form(request, CHANGE_FIELDS)
+    except FormError as exc:
+        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
+    if not idp.csrf.check(request, form["csrf_token"]):
+        return csrf_failed(request)
+    active = await idp.sessions.current(session_cookie(request))
+    if active is None:
+        return RedirectResponse("/login?" + urlencode({"next": "/account/password"}), status_code=303)
+
+    def again(error: str, values: dict[str, Any] | None = None) -> Response:
+        context = {"error": error, "error_values": values or {}, "done": False}
+        return render(request, "account/password_change.html", context, status_code=400)
+
+    try:
+        await idp.accounts.change_password(
+            active,
+            form["current_password"],
+            form["password"],
+            client_ip=client_ip(request),
+            device=request.cookies.get(idp.cookies.device_name),
+        )
+    except InvalidCredentials:
+        return again(WRONG_CURRENT)
+    except WeakPassword as exc:
+        return again(exc.message, exc.values)
+    except RateLimited as exc:
+        return rate_limited_page(request, exc)
+    except Overloaded as exc:
+        return error_page(
+            request, 503, messages.BUSY, messages.BUSY_TEXT, headers={"Retry-After": str(exc.retry_after)}
+        )
+    return render(request, "account/password_change.html", {"error": None, "error_values": {}, "done": True})

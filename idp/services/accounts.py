@@ -15,17 +15,18 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 from zxcvbn import zxcvbn
 
-from idp.auth.passwords import PasswordPool
+from idp.auth.passwords import MAX_PASSWORD_LENGTH, PasswordPool
 from idp.auth.tokens import new_opaque, sha256_hex
 from idp.clock import Clock
 from idp.config import Settings
-from idp.errors import Conflict, DomainError, InvalidInput, NotFound
+from idp.errors import Conflict, DomainError, InvalidCredentials, InvalidInput, NotFound
 from idp.i18n import N_
 from idp.security import safe_next
 from idp.services.audit import AuditLog
 from idp.services.mail import Mailer
 from idp.services.mfa import MfaService
 from idp.services.ratelimit import Limit, RateLimiter, address_key
+from idp.services.sessions import ActiveSession
 from idp.services.users import (
     MAX_EMAIL_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -264,6 +265,43 @@ class AccountService:
                 session, "password.reset", user_id=user.id, client_ip=client_ip, limits_cleared=cleared, **ended
             )
         return row.next_url
+
+    # -- changing the password while signed in ------------------------------------------------------------
+
+    async def change_password(
+        self, active: ActiveSession, current: str, new: str, *, client_ip: str, device: str | None = None
+    ) -> None:
+        """The current password is required; the person's other sessions and every token end, a notice goes out.
+
+        InvalidCredentials (a wrong current password, counted like a wrong sign-in), WeakPassword, RateLimited."""
+        user = active.user
+        async with self._db.transaction() as session:
+            limits = await self._limiter.sign_in_limits(session, user.email_norm, user, client_ip, device)
+            await self._limiter.check(session, limits)
+        if not await self._passwords.verify(user.password_hash, current[:MAX_PASSWORD_LENGTH]):
+            async with self._db.transaction() as session:
+                await self._limiter.settle(session, await self._limiter.record_failure(session, limits))
+                await self._audit.record(
+                    session, "password.change_failed", user_id=user.id, client_ip=client_ip, outcome="failure"
+                )
+            raise InvalidCredentials("wrong current password")
+        check_new_password(new, user.email)
+        password_hash = await self._passwords.hash(new)
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            await users_store.set_password_hash(session, user.id, password_hash, now)
+            await store.use_all_of_user(session, user.id, RESET, now)
+            ended = await end_sessions_and_tokens(session, user.id, now, keep=active.id_hash)
+            await self._mail.enqueue(
+                session,
+                "password_changed",
+                to=user.email,
+                locale=user.locale,
+                now=now,
+                user_id=user.id,
+                values={"forgot_url": self._urls()["forgot_url"], "support_url": self._support_url},
+            )
+            await self._audit.record(session, "password.changed", user_id=user.id, client_ip=client_ip, **ended)
 
     # -- sign-up and verification -------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from idp.services.keys import KeyRing
 from idp.services.sessions import ActiveSession
 from idp.store import grants as store
 from idp.store import markers as markers_store
+from idp.store import users as users_store
 from idp.store.db import Database
 from idp.store.models import AuthorizationCode, Token, User
 
@@ -51,6 +52,11 @@ class Subject:
     auth_time: datetime
     amr: list[str]
     acr: str
+
+
+async def _email_claims(session: AsyncSession, user_id: str) -> dict[str, Any]:
+    user = await users_store.find_user(session, user_id)
+    return {"email": user.email, "email_verified": user.email_verified} if user else {}
 
 
 def _check_code(
@@ -159,7 +165,13 @@ class GrantService:
                 # Issued in the transaction that consumed the code: a concurrent replay waits for this commit,
                 # then finds these tokens and revokes them.
                 response = await self._issue(
-                    session, client, subject, scope=row.scope, grant_id=row.grant_id, nonce=row.nonce
+                    session,
+                    client,
+                    subject,
+                    scope=row.scope,
+                    grant_id=row.grant_id,
+                    nonce=row.nonce,
+                    email_claims=consumed[2] if consumed else None,
                 )
         # The transaction commits even on failure: a replay's revocation, and a burned code, must stick.
         if error is not None:
@@ -201,12 +213,14 @@ class GrantService:
                         revoked=revoked,
                     )
             else:
-                row, user_enabled, session_live = used
+                row, user_enabled, session_live, email_claims = used
                 if not user_enabled:
                     raise InvalidGrant("the person behind the refresh token is disabled")
                 # Checked and issued in the transaction that used the token: a concurrent reuse waits for this
                 # commit and then revokes the new pair too; a refused request (expired, scope) leaves it unused.
-                return await self._rotate(session, client, row, scope=scope, now=now, session_live=session_live)
+                return await self._rotate(
+                    session, client, row, scope=scope, now=now, session_live=session_live, email_claims=email_claims
+                )
         raise InvalidGrant("the refresh token is invalid, revoked, already used, or its sign-in session ended")
 
     async def _rotate(
@@ -218,6 +232,7 @@ class GrantService:
         scope: str | None,
         now: datetime,
         session_live: bool,
+        email_claims: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if row.expires_at <= now:
             raise InvalidGrant("the refresh token has expired")
@@ -243,6 +258,7 @@ class GrantService:
             grant_id=row.grant_id,
             nonce=None,
             sid=row.sid,
+            email_claims=email_claims,
         )
 
     # -- client credentials --------------------------------------------------------------------------
@@ -315,6 +331,7 @@ class GrantService:
         nonce: str | None,
         refresh_scope: str | None = None,
         sid: str | None = None,
+        email_claims: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Mint an access token (and a refresh token, and an ID token for openid) inside the caller's transaction.
 
@@ -339,12 +356,22 @@ class GrantService:
         if refresh:
             response["refresh_token"] = refresh
         if "openid" in scope.split():
-            response["id_token"] = await self.id_token(client, subject, nonce=nonce, access_token=access)
+            # OIDC Core §5.4: with the email scope the ID token says the address and whether it was verified.
+            extra = None
+            if "email" in scope.split():
+                extra = email_claims if email_claims is not None else await _email_claims(session, subject.user_id)
+            response["id_token"] = await self.id_token(client, subject, nonce=nonce, access_token=access, extra=extra)
         await store.insert_tokens(session, rows)
         return response
 
     async def id_token(
-        self, client: ClientInfo, subject: Subject, *, nonce: str | None, access_token: str | None
+        self,
+        client: ClientInfo,
+        subject: Subject,
+        *,
+        nonce: str | None,
+        access_token: str | None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         """OIDC Core §2 ID token; amr/acr/auth_time/sid carried unchanged from the sign-in."""
         now = self._clock.now()
@@ -365,6 +392,7 @@ class GrantService:
             claims["nonce"] = nonce
         if access_token:
             claims["at_hash"] = half_hash(access_token)
+        claims.update(extra or {})
         return await self._keys.sign(claims, client.id_token_alg)
 
     # -- introspection, revocation, userinfo ---------------------------------------------------------
@@ -435,7 +463,7 @@ class GrantService:
             raise InvalidToken("the access token was not issued for openid")
         claims: dict[str, Any] = {"sub": user.id}
         if "email" in scopes:
-            claims.update(email=user.email, email_verified=False)
+            claims.update(email=user.email, email_verified=user.email_verified)
         if "profile" in scopes:
             claims["name"] = user.name
         return claims
