@@ -509,11 +509,24 @@ def cmd_demo(args: argparse.Namespace) -> None:
             with suppress(Conflict):
                 await idp.users.create(DEMO_EMAIL, name="Demo Person", password=DEMO_PASSWORD)
             registered.append(await demo.ensure_client(idp.clients, saved, board_url))
+            # People may create their own account from the demo board (IDP_SIGNUP defaults to `clients`).
+            board_client = await idp.clients.find(registered[0][0])
+            if board_client is not None and not board_client.allow_signup:
+                await idp.clients.update(board_client.client_id, {"allow_signup": True}, actor=CLI_ACTOR, client_ip="")
 
     _run(seed)
     client_id, client_secret, is_new = registered[0]
     if is_new:
         demo.save_client(saved_at, client_id, client_secret)
+    catcher = None
+    if not settings.email_enabled:
+        # No mail server configured: catch the demo's emails in-process and print their links here.
+        from idp.demo_mail import MailCatcher
+
+        catcher = MailCatcher()
+        catcher.start()
+        os.environ["IDP_SMTP_URL"] = catcher.url
+        settings = _settings()
     try:
         board = demo.start_jobboard(
             host=args.host,
@@ -523,7 +536,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
             client_secret=client_secret,
         )
     except demo.JobBoardError as exc:
+        if catcher is not None:
+            catcher.stop()
         _fail(str(exc))
+    mail_line = (
+        f"  Emails       printed here by a local mail catcher ({catcher.url}): sign up on the board, then open the link"
+        if catcher is not None
+        else "  Emails       sent through IDP_SMTP_URL"
+    )
     print(
         "\n".join(
             [
@@ -533,6 +553,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
                 f"  Sign in at   {base}/login",
                 f"  Email        {DEMO_EMAIL}",
                 f"  Password     {DEMO_PASSWORD}",
+                mail_line,
                 "",
                 f"Job board: {board_url}",
                 "",
@@ -549,6 +570,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         raise SystemExit(128 + signal.SIGINT) from None
     finally:
         demo.stop_jobboard(board)
+        if catcher is not None:
+            catcher.stop()
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
