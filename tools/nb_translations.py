@@ -221,6 +221,8 @@ NB: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "Current password": "Nåværende passord",
     "Your current password is not correct.": "Det nåværende passordet er ikke riktig.",
     "Your password was changed. You were signed out everywhere else.": "Passordet ditt er endret. Du ble logget ut alle andre steder.",
+    "not confirmed yet": "ikke bekreftet ennå",
+    "Send the confirmation link again": "Send bekreftelseslenken på nytt",
 }
 
 

@@ -238,3 +238,13 @@ async def test_admin_api_says_conflict_when_email_is_off(
     user = await make_user(running.idp)
     async with await admin_client(running) as admin:
         assert (await admin.post(f"/admin/api/users/{user.id}/password-reset")).status_code == 409
+
+
+async def test_a_reset_also_confirms_the_address(running: Running, smtp: SmtpServer) -> None:
+    user = await make_user(running.idp)
+    assert user.email_verified is False
+    async with running.client() as c:
+        await forgot(c, EMAIL)
+        link = await reset_link(running, smtp)
+        assert (await submit_reset(c, link, NEW_PASSWORD)).status_code == 200
+    assert (await running.idp.users.load(user.id)).email_verified is True

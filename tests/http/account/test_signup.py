@@ -26,7 +26,7 @@ from tests.support.oidc import (
     pkce_pair,
     query_of,
 )
-from tests.support.pages import PASSWORD, csrf_token, make_user, submit_login
+from tests.support.pages import PASSWORD, csrf_from, csrf_token, make_user, submit_login
 from tests.support.smtp import SmtpServer, links_in, text_of
 
 StartApp = Callable[[Settings], Coroutine[Any, Any, Running]]
@@ -242,3 +242,22 @@ async def test_allow_signup_through_the_admin_api(start_app: StartApp, mail_sett
             patched = await admin.patch(f"/admin/api/clients/{client_id}", json={"allow_signup": False})
             assert patched.json()["allow_signup"] is False
             assert (await c.get("/signup", params={"next": next_url})).status_code == 404
+
+
+async def test_the_account_page_offers_to_send_the_link_again(open_running: Running, smtp: SmtpServer) -> None:
+    running = open_running
+    async with running.client() as c:
+        await sign_up(c)
+        assert (await submit_login(c, EMAIL, GOOD_PASSWORD)).status_code == 303
+        page = await c.get("/account")
+        assert 'id="email-unverified"' in page.text
+        assert 'action="/signup/resend"' in page.text
+        assert (
+            await c.post("/signup/resend", data={"email": EMAIL, "csrf_token": csrf_from(page.text)})
+        ).status_code == 200
+        assert await deliver_mail(running) == 2
+        link = next(u for u in links_in(smtp.inbox.to(EMAIL)[-1]) if "/verify-email?token=" in u)
+        assert (await c.get(link.removeprefix("http://testserver"))).status_code == 200
+        page = await c.get("/account")
+        assert 'id="email-unverified"' not in page.text
+        assert 'action="/signup/resend"' not in page.text
