@@ -56,7 +56,7 @@ async def test_both_implementations_insert_and_find_the_same(running: Running, c
         await store.insert_tokens(pair)
         for reader in stores(running):
             assert await reader.find_token_with_user(service["token_hash"]) == (view_of(service), None)  # type: ignore[arg-type]
-            person = UserView(user.id, user.email, user.name, False)
+            person = UserView(user.id, user.email, user.name, False, False)
             for row in pair:
                 assert await reader.find_token_with_user(row["token_hash"]) == (view_of(row), person)  # type: ignore[arg-type]
             assert await reader.find_token_with_user(sha256_hex("unknown")) is None
@@ -99,7 +99,9 @@ async def test_both_implementations_rotate_a_refresh_token_alike(running: Runnin
 
         rotated = await store.rotate_refresh(rotation)
 
-        assert rotated == Rotated(str(old["grant_id"]), user.id, None, False, clock.now(), "pwd", "pwd", "openid email")
+        assert rotated == Rotated(
+            str(old["grant_id"]), user.id, None, False, clock.now(), "pwd", "pwd", "openid email", user.email, False
+        )
         (used, _), (access, _), (refresh, _) = [
             await store.find_token_with_user(h)  # type: ignore[misc]
             for h in (str(old["token_hash"]), rotation.access_hash, str(rotation.refresh_hash))
