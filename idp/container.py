@@ -25,6 +25,7 @@ from idp.services.backchannel import BackchannelLogout
 from idp.services.backchannel import describe as describe_backchannel
 from idp.services.clients import ClientService
 from idp.services.grants import GrantService
+from idp.services.importer import ImportService
 from idp.services.instance import InstanceKeys, load_instance_keys
 from idp.services.keys import KeyRing
 from idp.services.login import LoginService
@@ -64,6 +65,7 @@ class Idp:
     metrics: Metrics
     outbox: Outbox
     http: httpx.AsyncClient
+    importer: ImportService
 
     async def close(self) -> None:
         """Release the connection pools and the outgoing HTTP client."""
@@ -142,4 +144,5 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         metrics=metrics,
         outbox=outbox,
         http=http,
+        importer=ImportService(db, clock, audit, sealer=Sealer(keys.encryption_key, "totp")),
     )
