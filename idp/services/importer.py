@@ -89,13 +89,19 @@ async def split_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes | Too
 def parse_line(raw: bytes) -> ImportLine:
     """Check one JSON Lines record; InvalidInput naming the field and the rule (never echoing a hash or secret)."""
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_object)
     except UnicodeDecodeError:
         raise InvalidInput("line is not UTF-8") from None
+    except _Repeated as exc:
+        raise InvalidInput(f"field {str(exc)[:40]!r} is given twice") from None
     except (json.JSONDecodeError, RecursionError):
         raise InvalidInput("line is not valid JSON") from None
     if not isinstance(data, dict):
         raise InvalidInput("line must be a JSON object")
+    nested = data.get("external_id")
+    for key, value in [*data.items(), *(nested.items() if isinstance(nested, dict) else [])]:
+        if isinstance(value, str) and not _storable(value):
+            raise InvalidInput(f"{str(key)[:40]} holds a NUL or an unpaired surrogate")
     unknown = sorted(str(k)[:40] for k in data if k not in FIELDS)
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(FIELDS))})")
@@ -128,6 +134,30 @@ def parse_line(raw: bytes) -> ImportLine:
         client_id=client_id,
         external_id=external_id,
     )
+
+
+class _Repeated(Exception):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _Repeated(key)
+        result[key] = value
+    return result
+
+
+def _storable(text: str) -> bool:
+    """Text both databases keep as given: no NUL (PostgreSQL refuses it) and valid UTF-8 (no lone surrogate)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_totp_secret(value: object) -> str:

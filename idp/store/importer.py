@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp.store.models import Client, ExternalId, LegacyPasswordHash, TotpCredential, User
+from idp.store.models import BackupCode, Client, ExternalId, LegacyPasswordHash, TotpCredential, User
 
 # Stays well under SQLite's and asyncpg's bound-parameter ceilings for one IN list.
 CHUNK = 500
@@ -34,6 +34,20 @@ async def adopt_password_hash(session: AsyncSession, user_id: str, password_hash
     """The person's own argon2id hash replaces every imported one."""
     await session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash, updated_at=now))
     await session.execute(delete(LegacyPasswordHash).where(LegacyPasswordHash.user_id == user_id))
+
+
+async def lacks_backup_codes(session: AsyncSession, user_id: str) -> bool:
+    """True when the person has an authenticator but has never had backup codes (it came with an import). The
+    authenticator's row is locked, so two first sign-ins at once do not both hand out codes."""
+    locked = select(TotpCredential.user_id).where(
+        TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_not(None)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        locked = locked.with_for_update()
+    if (await session.execute(locked)).first() is None:
+        return False
+    query = select(BackupCode.id).where(BackupCode.user_id == user_id).limit(1)
+    return (await session.execute(query)).first() is None
 
 
 async def users_by_email(session: AsyncSession, emails_norm: Collection[str]) -> dict[str, User]:
