@@ -29,7 +29,7 @@ ASPNET_PREFIX = "aspnet-identity:"
 # account cost seconds of CPU or gigabytes of memory in the shared password pool.
 MAX_PBKDF2_ROUNDS = 2_000_000
 MAX_BCRYPT_COST = 16
-MAX_PHPASS_LOG_ROUNDS = 18
+MAX_PHPASS_LOG_ROUNDS = 20  # WordPress writes 13 ($P$B), passlib 19
 MAX_SCRYPT_LOG_N = 20
 MAX_SCRYPT_R = 16
 MAX_SCRYPT_P = 4

@@ -349,6 +349,9 @@ class ImportService:
             found = await store.external_ids_of(session, client_id, wanted)
             links.update(((client_id, ext), user_id) for ext, user_id in found.items())
 
+        by_user: dict[str, set[str]] = {}
+        for user_id, stored in hashes:
+            by_user.setdefault(user_id, set()).add(stored)
         accounts: dict[str, _Account] = {}
         for email_norm, user in existing.items():
             cred = totps.get(user.id)
@@ -358,7 +361,7 @@ class ImportService:
                 has_password=user.password_hash is not None,
                 totp_secret=self._sealer.open(cred.secret, aad=user.id).decode() if cred else None,
                 has_totp=cred is not None,
-                hashes={h for uid, h in hashes if uid == user.id},
+                hashes=by_user.get(user.id, set()),
             )
 
         new_users: list[dict[str, object]] = []
