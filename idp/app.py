@@ -18,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from idp.account import login, password, profile, second_step, security, sessions, signup
 from idp.admin import admin_routes
+from idp.admin.imports import IMPORT_BODY_LIMIT
 from idp.auth.passwords import PasswordPool
 from idp.clock import Clock
 from idp.config import Settings
@@ -166,7 +167,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     middleware += [
         Middleware(AccessMiddleware, metrics=metrics),
         Middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies, cookies=cookies),
-        Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES),
+        Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, larger=IMPORT_BODY_LIMIT),
         Middleware(PublicCorsMiddleware),
     ]
     app = Starlette(

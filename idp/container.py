@@ -26,6 +26,7 @@ from idp.services.backchannel import BackchannelLogout
 from idp.services.backchannel import describe as describe_backchannel
 from idp.services.clients import ClientService
 from idp.services.grants import GrantService
+from idp.services.importer import ImportService
 from idp.services.instance import InstanceKeys, load_instance_keys
 from idp.services.keys import KeyRing
 from idp.services.login import LoginService
@@ -70,6 +71,7 @@ class Idp:
     http: httpx.AsyncClient
     mail: Mailer
     accounts: AccountService
+    importer: ImportService
 
     async def close(self) -> None:
         """Release the connection pools and the outgoing HTTP client."""
@@ -163,4 +165,5 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         http=http,
         mail=mail,
         accounts=AccountService(db, pool, clock, audit, limiter, mfa, mail, settings),
+        importer=ImportService(db, clock, audit, sealer=Sealer(keys.encryption_key, "totp")),
     )

@@ -142,11 +142,13 @@ def safe_next(target: str | None, default: str = "/account") -> str:
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies over `max_bytes` with 413 before anything reads them whole."""
+    """Refuses request bodies over `max_bytes` with 413 before anything reads them whole. `larger` names the few
+    exact paths allowed more (an import's JSON Lines), each bounded again by its own handler."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,7 +156,8 @@ class BodyLimitMiddleware:
             return
         length = dict(scope["headers"]).get(b"content-length")
         json_api = scope["path"].startswith("/admin/api")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        max_bytes = self.larger.get(scope["path"], self.max_bytes)
+        if length is not None and (not length.isdigit() or int(length) > max_bytes):
             await _too_large(send, json_api)
             return
         received = 0
@@ -165,7 +168,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise BodyTooLarge
             return message
 

@@ -71,8 +71,14 @@ async def _submit(request: Request, kind: str) -> Response:
         return rate_limited_page(request, exc)
     cookie, _ = await idp.mfa.complete_sign_in(active, factor, client_ip=ip, device=device)
     idp.metrics.logins.labels("success").inc()
-    if kind == "backup":
+    # Someone whose authenticator came with an import gets backup codes now, once.
+    first_codes = await idp.mfa.issue_first_codes(active.user, cookie, client_ip=ip) if kind == "otp" else None
+    if first_codes:
         response: Response = render(
+            request, "account/backup_codes.html", {"codes": first_codes, "next": next_url, "fresh": None}
+        )
+    elif kind == "backup":
+        response = render(
             request,
             "login/recovery_done.html",
             {"next": next_url, "left": factor.backup_codes_left, "few": factor.backup_codes_left <= 2},

@@ -9,12 +9,13 @@ from starlette.routing import Route
 
 def admin_routes() -> list[Route]:
     """Import the operation modules (they register themselves) and build the routes."""
-    from idp.admin import api, audit, clients, keys, users  # noqa: F401
+    # imports before users: `/users/import` must be routed before `/users/{user_id}`.
+    from idp.admin import api, audit, clients, imports, keys, users  # noqa: F401
 
     return api.routes()
 
 
 def admin_openapi() -> dict[str, Any]:
-    from idp.admin import api, audit, clients, keys, users  # noqa: F401
+    from idp.admin import api, audit, clients, imports, keys, users  # noqa: F401
 
     return api.openapi_document()

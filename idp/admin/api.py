@@ -74,6 +74,8 @@ class Operation:
     query: type[BaseModel] | None
     response: type[BaseModel] | None
     errors: tuple[int, ...]
+    # A body the handler reads itself (JSON Lines, say): the content types it takes, for the OpenAPI document.
+    raw_body: tuple[str, ...] = ()
 
 
 OPERATIONS: list[Operation] = []
@@ -89,11 +91,12 @@ def operation(
     query: type[BaseModel] | None = None,
     response: type[BaseModel] | None = None,
     errors: tuple[int, ...] = (),
+    raw_body: tuple[str, ...] = (),
 ) -> Callable[[Handler], Handler]:
     """Register an admin operation at PREFIX + `path` (path parameters as `{name}`)."""
 
     def register(handler: Handler) -> Handler:
-        OPERATIONS.append(Operation(method, path, handler, summary, status, body, query, response, errors))
+        OPERATIONS.append(Operation(method, path, handler, summary, status, body, query, response, errors, raw_body))
         return handler
 
     return register
@@ -402,7 +405,7 @@ def openapi_document() -> dict[str, Any]:
         else:
             responses[str(op.status)] = {"description": "Done"}
         codes = {401, 429, 400, *op.errors}
-        if op.body is not None:
+        if op.body is not None or op.raw_body:
             codes |= {413, 415, 422}
         if op.query is not None:
             codes |= {422}
@@ -416,6 +419,9 @@ def openapi_document() -> dict[str, Any]:
         }
         if op.body is not None:
             entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(op.body)}}}
+        elif op.raw_body:
+            raw_schema = {"type": "string", "description": "JSON Lines: one JSON object a line"}
+            entry["requestBody"] = {"required": True, "content": {t: {"schema": raw_schema} for t in op.raw_body}}
         paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",

@@ -204,6 +204,37 @@ class ListQuery(Strict):
 
 class UserQuery(ListQuery):
     email: str | None = Field(default=None, max_length=320)
+    external_id: str | None = Field(default=None, max_length=255, description="a job board's id for the person")
+
+
+class ImportQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)
+    dry_run: bool = Field(default=False, description="check and report, write nothing")
+
+
+class ImportResultOut(BaseModel):
+    line: int
+    status: Literal["created", "merged", "unchanged", "error"]
+    id: str | None = None
+    reason: str | None = None
+    conflicts: list[str] = Field(default_factory=list)
+
+
+class ImportSummaryOut(BaseModel):
+    lines: int
+    created: int
+    merged: int
+    unchanged: int
+    error: int
+    conflicts: int
+    dry_run: bool
+
+
+class ImportOut(BaseModel):
+    """One result per input line, in order, then the counts (INTERFACE §7)."""
+
+    results: list[ImportResultOut]
+    summary: ImportSummaryOut
 
 
 class AuditQuery(ListQuery):

@@ -17,6 +17,7 @@ from idp.admin.schemas import (
     UserQuery,
 )
 from idp.services.login import amr_and_acr
+from idp.services.users import normalize_email
 from idp.store.models import User
 
 
@@ -33,10 +34,22 @@ async def user_out(call: Call, user: User) -> UserOut:
     )
 
 
-@operation("GET", "/users", summary="List or search users by email", query=UserQuery, response=UserPage)
+@operation(
+    "GET",
+    "/users",
+    summary="List or search users by email or by a job board's external id",
+    query=UserQuery,
+    response=UserPage,
+)
 async def list_users(call: Call) -> UserPage:
     query: UserQuery = call.query
-    users = await call.idp.users.list(email=query.email, after=decode_cursor(query.cursor), limit=query.limit + 1)
+    after = decode_cursor(query.cursor)
+    if query.external_id is not None:
+        users = await call.idp.importer.find_by_external_id(query.external_id, after=after, limit=query.limit + 1)
+        if query.email is not None:
+            users = [u for u in users if u.email_norm == normalize_email(query.email)]
+    else:
+        users = await call.idp.users.list(email=query.email, after=after, limit=query.limit + 1)
     page = users[: query.limit]
     return UserPage(
         items=[await user_out(call, u) for u in page],

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from idp.auth import legacy_hashes
 from idp.errors import Overloaded
 
 T = TypeVar("T")
@@ -64,6 +65,11 @@ class PasswordPool:
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches; a missing hash costs the same as a mismatch."""
         return await self._run(self._verify_sync, password_hash or self._dummy_hash, password, password_hash)
+
+    async def verify_legacy(self, hashes: Sequence[str], password: str) -> int | None:
+        """The index of the imported job-board hash `password` matches (idp.auth.legacy_hashes), or None; in this
+        same bounded pool, so imported accounts cannot load the CPU past it."""
+        return await self._run(legacy_hashes.first_match, list(hashes), password)
 
     def _verify_sync(self, password_hash: str, password: str, real: str | None) -> bool:
         try:

@@ -35,9 +35,7 @@ class AuditLog:
         **details: Any,
     ) -> None:
         """Record `type_` (e.g. "login.success") with non-secret `details`."""
-        for name in details:
-            if any(word in name.lower() for word in _FORBIDDEN):
-                raise ValueError(f"audit detail {name!r} may hold a secret")
+        self._check(details)
         await store.insert_event(
             session,
             {
@@ -50,6 +48,40 @@ class AuditLog:
                 "details": json.dumps(details, default=str, sort_keys=True),
             },
         )
+
+    async def record_many(
+        self,
+        session: AsyncSession,
+        type_: str,
+        user_ids: list[str],
+        *,
+        actor: str = "",
+        client_ip: str = "",
+        **details: Any,
+    ) -> None:
+        """One `type_` event per user in one statement (an import batch), each with the same non-secret details."""
+        self._check(details)
+        now = self._clock.now()
+        encoded = json.dumps(details, default=str, sort_keys=True)
+        rows: list[dict[str, object]] = [
+            {
+                "at": now,
+                "type": type_,
+                "outcome": "success",
+                "actor": actor[:100],
+                "user_id": user_id,
+                "client_ip": client_ip[:45],
+                "details": encoded,
+            }
+            for user_id in user_ids
+        ]
+        await store.insert_events(session, rows)
+
+    @staticmethod
+    def _check(details: dict[str, Any]) -> None:
+        for name in details:
+            if any(word in name.lower() for word in _FORBIDDEN):
+                raise ValueError(f"audit detail {name!r} may hold a secret")
 
     async def list(
         self,

@@ -14,6 +14,7 @@ from idp.services.audit import AuditLog
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import SessionService
 from idp.services.users import MAX_EMAIL_LENGTH, normalize_email
+from idp.store import importer as import_store
 from idp.store import mfa as mfa_store
 from idp.store import users as users_store
 from idp.store.db import Database
@@ -69,6 +70,12 @@ class LoginService:
         # other and a burst cannot slip under the limit; a refusal or a success takes the reservation back.
         async with self._db.transaction() as session:
             user = await users_store.find_user_by_email(session, email_norm) if email_norm else None
+            # An account imported from job boards has no idp password yet, only the boards' hashes (INTERFACE §7).
+            legacy = (
+                await import_store.legacy_hashes_of(session, user.id)
+                if user is not None and user.password_hash is None
+                else []
+            )
             # A browser that signed in to this account before has its own counter: strangers cannot lock it out.
             limits = await self._limiter.sign_in_limits(session, email_norm, user, client_ip, device)
             reserved = await self._limiter.record_failure(session, limits)
@@ -92,9 +99,13 @@ class LoginService:
 
         too_long = len(password) > MAX_PASSWORD_LENGTH
         candidate = password[:MAX_PASSWORD_LENGTH]
-        # Always one verification at full cost, against the user's hash or a dummy one.
+        # Always one verification at full cost, against the user's hash (or imported ones) or a dummy one.
         try:
-            ok = await self._passwords.verify(user.password_hash if user else None, candidate)
+            if legacy:
+                matched = await self._passwords.verify_legacy(legacy, candidate)
+                ok = matched is not None
+            else:
+                ok = await self._passwords.verify(user.password_hash if user else None, candidate)
         except Overloaded:
             # Nothing was tried, so nothing counts.
             async with self._db.transaction() as session:
@@ -117,14 +128,19 @@ class LoginService:
             raise InvalidCredentials(reason)
 
         assert user is not None
-        assert user.password_hash is not None
         new_hash = None
-        if self._passwords.needs_rehash(user.password_hash):
+        # The first sign-in with an imported password makes it idp's own argon2id; the boards' hashes all go.
+        if legacy or self._passwords.needs_rehash(user.password_hash or ""):
             new_hash = await self._passwords.hash(candidate)
 
         methods = ("pwd",)
         async with self._db.transaction() as session:
-            if new_hash:
+            if legacy and new_hash:
+                await import_store.adopt_password_hash(session, user.id, new_hash, self._clock.now())
+                await self._audit.record(
+                    session, "login.imported_password_adopted", user_id=user.id, client_ip=client_ip
+                )
+            elif new_hash:
                 await users_store.set_password_hash(session, user.id, new_hash, self._clock.now())
             # A person with two-step verification is not signed in until the second step passes.
             pending = await mfa_store.has_confirmed_totp(session, user.id)

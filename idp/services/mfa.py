@@ -21,6 +21,7 @@ from idp.services.audit import AuditLog
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import FRESH_CODES, PENDING_ENROLLMENT, ActiveSession, SessionService
 from idp.services.users import end_sessions_and_tokens
+from idp.store import importer as import_store
 from idp.store import mfa as store
 from idp.store import sessions as sessions_store
 from idp.store.db import Database
@@ -219,6 +220,18 @@ class MfaService:
                 step="second",
             )
         return cookie, methods
+
+    async def issue_first_codes(self, user: User, cookie: str, *, client_ip: str) -> list[str] | None:
+        """Eight backup codes for a person whose authenticator came with an import and who has just passed their
+        first second step (INTERFACE §7); None for everyone else, so they are shown once."""
+        async with self._db.transaction() as session:
+            if not await import_store.lacks_backup_codes(session, user.id):
+                return None
+            codes = backup_codes.generate()
+            await store.replace_backup_codes(session, user.id, [self._hash(c) for c in codes], self._clock.now())
+            await self._store_fresh(session, cookie, codes)
+            await self._audit.record(session, "mfa.backup_codes_issued", user_id=user.id, client_ip=client_ip)
+        return codes
 
     # -- managing ---------------------------------------------------------------------------------------
 

@@ -15,6 +15,12 @@ async def insert_event(session: AsyncSession, values: dict[str, object]) -> None
     await session.execute(insert(AuditEvent), [values])
 
 
+async def insert_events(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+    """Many events in one statement (an import batch)."""
+    if rows:
+        await session.execute(insert(AuditEvent), list(rows))
+
+
 async def list_events(
     session: AsyncSession,
     *,

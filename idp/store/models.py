@@ -363,3 +363,30 @@ class AdminToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ExternalId(Base):
+    """A job board's own id for a person (INTERFACE §7): one row per (client, id), so a merged account holds one
+    per board and `idp users subjects` can hand each board its `external_id,sub` pairs."""
+
+    __tablename__ = "external_ids"
+
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LegacyPasswordHash(Base):
+    """A password hash imported from a job board, kept until the first sign-in re-hashes with argon2id and drops
+    every row of the person (idp.auth.legacy_hashes verifies them)."""
+
+    __tablename__ = "legacy_password_hashes"
+    __table_args__ = (UniqueConstraint("user_id", "password_hash"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    password_hash: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -8,7 +8,9 @@ from datetime import datetime
 import httpx
 import pyotp
 
+from idp.auth import backup_codes
 from idp.auth.crypto import Sealer
+from idp.auth.tokens import derive_key
 from idp.store import mfa as mfa_store
 from tests.conftest import Running
 from tests.support.pages import csrf_from
@@ -45,12 +47,16 @@ async def enroll(browser: httpx.AsyncClient, now: datetime) -> tuple[str, list[s
 
 
 async def authenticator_added_elsewhere(running: Running, user_id: str, now: datetime) -> str:
-    """Give the account a confirmed authenticator without touching its sessions, as an import with
-    `totp_secret` (INTERFACE §7) does; returns the secret."""
+    """Give the account a confirmed authenticator and its backup codes without touching its sessions (enrolling
+    in another browser would end them); returns the secret. An import's authenticator, which comes without
+    backup codes, is tested through the import itself (tests/http/onboarding)."""
     secret = pyotp.random_base32()
     key = running.idp.settings.encryption_key
     assert key is not None
     sealed = Sealer(key.get_secret_value(), "totp").seal(secret.encode(), aad=user_id)
+    backup_key = derive_key(key.get_secret_value(), "backup-codes")
     async with running.idp.db.transaction() as session:
         assert await mfa_store.enable_totp(session, user_id, sealed, 0, now)
+        codes = [backup_codes.digest(backup_key, c) for c in backup_codes.generate()]
+        await mfa_store.replace_backup_codes(session, user_id, codes, now)
     return secret
