@@ -1,14 +1,23 @@
-"""Prometheus metrics (prometheus-client): requests and latency by route, sign-in outcomes, password queue."""
+"""Prometheus metrics (prometheus-client): requests and latency by route, sign-in and second-step outcomes,
+lockouts, the password queue, the outbox, and the database pools and errors. deploy/grafana and deploy/prometheus
+query these names (tests/deploy/test_observability.py holds them to it)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp.store.db import Database
 from idp.web.request import services
 
 # Methods idp answers, or that clients commonly send; anything else (invented, or 4 KB long) shares one label, so
@@ -16,6 +25,15 @@ from idp.web.request import services
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
 UNMATCHED_ROUTE = "unmatched"
+# Every label value that can occur is created at zero up front: an alert on `increase(...)` cannot see a series'
+# first event when the series itself only appears with it.
+LOGIN_OUTCOMES = ("success", "failure", "rate_limited", "overloaded", "invalid", "second_step")
+SECOND_STEP_FACTORS = ("otp", "backup")
+SECOND_STEP_OUTCOMES = ("success", "failure", "rate_limited")
+LOCKOUT_SCOPES = ("account", "address", "device", "enrollment", "admin")
+# A database error by what it tells the operator: the database is unreachable or refused (connection), a unique or
+# foreign key constraint held (integrity; idp expects some, e.g. an email already taken), anything else (other).
+DATABASE_ERROR_KINDS = ("connection", "integrity", "other")
 
 
 def method_label(method: str) -> str:
@@ -26,8 +44,10 @@ def method_label(method: str) -> str:
 class Metrics:
     """One registry per app, so two apps in one process (tests, or embedding) do not collide."""
 
-    def __init__(self, password_queue: Callable[[], float]) -> None:
+    def __init__(self, password_queue: Callable[[], float], *, password_queue_limit: int = 0) -> None:
         self.registry = CollectorRegistry()
+        # process_cpu_seconds_total, process_resident_memory_bytes, open files: per replica, on the dashboard.
+        ProcessCollector(registry=self.registry)
         self.requests = Counter(
             "idp_http_requests",
             "HTTP requests by route template, method and status",
@@ -53,6 +73,39 @@ class Metrics:
             registry=self.registry,
         )
         self.password_queue.set_function(password_queue)
+        self.password_queue_limit = Gauge(
+            "idp_password_pool_queue_limit",
+            "Password jobs that may wait before sign-ins are refused as overloaded (IDP_PASSWORD_QUEUE)",
+            registry=self.registry,
+        )
+        self.password_queue_limit.set(password_queue_limit)
+        self.second_step = Counter(
+            "idp_second_step_attempts",
+            "Second-step (authenticator or backup code) submissions by factor and outcome",
+            ["factor", "outcome"],
+            registry=self.registry,
+        )
+        self.lockouts = Counter(
+            "idp_lockouts",
+            "Attempts refused because an attempt limit was reached, by the limit's scope",
+            ["scope"],
+            registry=self.registry,
+        )
+        self.database_errors = Counter(
+            "idp_database_errors",
+            "Database statements or connections that failed, by kind (connection, integrity, other)",
+            ["pool", "kind"],
+            registry=self.registry,
+        )
+        self._pools = _PoolCollector()
+        self.registry.register(self._pools)
+        for outcome in LOGIN_OUTCOMES:
+            self.logins.labels(outcome)
+        for factor in SECOND_STEP_FACTORS:
+            for outcome in SECOND_STEP_OUTCOMES:
+                self.second_step.labels(factor, outcome)
+        for scope in LOCKOUT_SCOPES:
+            self.lockouts.labels(scope)
         # The durable outbox, by message kind (a fixed set in code, e.g. backchannel_logout).
         self.outbox_queued = Gauge(
             "idp_outbox_messages_queued",
@@ -76,6 +129,72 @@ class Metrics:
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method_label(method), str(status)).inc()
         self.latency.labels(route).observe(seconds)
+
+    def lockout(self, scope: str) -> None:
+        """Count an attempt refused by a reached attempt limit."""
+        self.lockouts.labels(scope if scope in LOCKOUT_SCOPES else "account").inc()
+
+    def outbox_kinds(self, kinds: list[str]) -> None:
+        """Create the outbox series of each message kind at zero (see LOGIN_OUTCOMES for why)."""
+        for kind in kinds:
+            self.outbox_queued.labels(kind)
+            self.outbox_sent.labels(kind)
+            self.outbox_failed.labels(kind)
+            self.outbox_given_up.labels(kind)
+
+    def watch_database(self, pool: str, db: Database) -> None:
+        """Export `db`'s connection pool use and count its errors under the label `pool` (`main`, `outbox`)."""
+        self._pools.databases[pool] = db
+        for kind in DATABASE_ERROR_KINDS:
+            self.database_errors.labels(pool, kind)
+
+        def failed(context: ExceptionContext) -> None:
+            self.database_errors.labels(pool, database_error_kind(context)).inc()
+
+        event.listen(db.engine.sync_engine, "handle_error", failed)
+
+
+def database_error_kind(context: ExceptionContext) -> str:
+    """`connection`, `integrity` or `other` (DATABASE_ERROR_KINDS) for a failed statement or connection."""
+    if context.is_disconnect or isinstance(context.sqlalchemy_exception, (OperationalError, InterfaceError)):
+        return "connection"
+    if isinstance(context.sqlalchemy_exception, IntegrityError):
+        return "integrity"
+    return "other"
+
+
+class _PoolCollector(Collector):
+    """Connections of each watched database pool, read at scrape time: in use, idle, and the most it may open."""
+
+    def __init__(self) -> None:
+        self.databases: dict[str, Database] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        in_use = GaugeMetricFamily(
+            "idp_database_pool_connections_in_use", "Connections checked out of the pool", labels=["pool"]
+        )
+        idle = GaugeMetricFamily("idp_database_pool_connections_idle", "Open connections waiting", labels=["pool"])
+        limit = GaugeMetricFamily(
+            "idp_database_pool_connections_limit",
+            "The most connections the pool opens (pool size plus overflow; 0 when unbounded, as for SQLite)",
+            labels=["pool"],
+        )
+        for name, db in self.databases.items():
+            pool: Any = db.engine.sync_engine.pool
+            # QueuePool (PostgreSQL) counts; SQLite's pools have no bound and may not count checked-out connections.
+            in_use.add_metric([name], float(_call(pool, "checkedout")))
+            idle.add_metric([name], float(_call(pool, "checkedin")))
+            size = _call(pool, "size")
+            limit.add_metric([name], float(size + max(getattr(pool, "_max_overflow", 0), 0)) if size else 0.0)
+        yield in_use
+        yield idle
+        yield limit
+
+
+def _call(pool: object, name: str) -> int:
+    method = getattr(pool, name, None)
+    value = method() if callable(method) else 0
+    return value if isinstance(value, int) else 0
 
 
 async def metrics_endpoint(request: Request) -> Response:
