@@ -12,8 +12,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from sqlalchemy import event
-from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.engine import Dialect, ExceptionContext
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,8 +31,8 @@ LOGIN_OUTCOMES = ("success", "failure", "rate_limited", "overloaded", "invalid",
 SECOND_STEP_FACTORS = ("otp", "backup")
 SECOND_STEP_OUTCOMES = ("success", "failure", "rate_limited")
 LOCKOUT_SCOPES = ("account", "address", "device", "enrollment", "admin")
-# A database error by what it tells the operator: the database is unreachable or refused (connection), a unique or
-# foreign key constraint held (integrity; idp expects some, e.g. an email already taken), anything else (other).
+# A database error by what it tells the operator: no connection could be made or it broke (connection), a unique or
+# foreign key constraint held (integrity; idp expects some, e.g. an email already taken), a statement failed (other).
 DATABASE_ERROR_KINDS = ("connection", "integrity", "other")
 
 
@@ -149,14 +149,32 @@ class Metrics:
             self.database_errors.labels(pool, kind)
 
         def failed(context: ExceptionContext) -> None:
-            self.database_errors.labels(pool, database_error_kind(context)).inc()
+            kind = database_error_kind(context)
+            if kind is not None:
+                self.database_errors.labels(pool, kind).inc()
+
+        def connecting(dialect: Dialect, _record: object, cargs: Any, cparams: Any) -> Any:
+            # A connection that cannot be made never reaches handle_error when the driver raises something other
+            # than a DBAPI error (asyncpg: OSError for a refused connection), so it is counted here.
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except Exception:
+                self.database_errors.labels(pool, "connection").inc()
+                raise
 
         event.listen(db.engine.sync_engine, "handle_error", failed)
+        event.listen(db.engine.sync_engine, "do_connect", connecting)
 
 
-def database_error_kind(context: ExceptionContext) -> str:
-    """`connection`, `integrity` or `other` (DATABASE_ERROR_KINDS) for a failed statement or connection."""
-    if context.is_disconnect or isinstance(context.sqlalchemy_exception, (OperationalError, InterfaceError)):
+def database_error_kind(context: ExceptionContext) -> str | None:
+    """`connection`, `integrity` or `other` (DATABASE_ERROR_KINDS) for a failed statement or a broken connection;
+    None for what is counted elsewhere or is no error of its own."""
+    # A failed connect (no connection yet) was counted by `do_connect`; a stale pooled connection found by the
+    # pre-ping is replaced at once, and only counts if the new one cannot be made.
+    if context.connection is None or context.is_pre_ping:
+        return None
+    # By when it failed rather than by DBAPI class: sqlite3 raises OperationalError for a syntax error too.
+    if context.is_disconnect:
         return "connection"
     if isinstance(context.sqlalchemy_exception, IntegrityError):
         return "integrity"
