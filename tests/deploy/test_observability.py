@@ -325,6 +325,9 @@ async def test_every_metric_a_panel_or_an_alert_reads_is_exposed(
     families = {re.sub(r"_(total|created|bucket|count|sum)$", "", name) for name in exposed if name.startswith("idp_")}
     unshown = {family for family in families if not any(name.startswith(family) for name in shown)}
     assert not unshown, unshown
+    # And deploy/README.md's table names each.
+    undocumented = {family for family in families if f"`{family}" not in RUNBOOK.read_text(encoding="utf-8")}
+    assert not undocumented, undocumented
 
 
 # -- promtool ---------------------------------------------------------------------------------------------------
