@@ -30,7 +30,8 @@ UNMATCHED_ROUTE = "unmatched"
 LOGIN_OUTCOMES = ("success", "failure", "rate_limited", "overloaded", "invalid", "second_step")
 SECOND_STEP_FACTORS = ("otp", "backup")
 SECOND_STEP_OUTCOMES = ("success", "failure", "rate_limited")
-LOCKOUT_SCOPES = ("account", "address", "device", "enrollment", "admin")
+# The scopes of idp.services.ratelimit.Limit; "other" for one added there but not here.
+LOCKOUT_SCOPES = ("account", "address", "device", "enrollment", "admin", "other")
 # A database error by what it tells the operator: no connection could be made or it broke (connection), a unique or
 # foreign key constraint held (integrity; idp expects some, e.g. an email already taken), a statement failed (other).
 DATABASE_ERROR_KINDS = ("connection", "integrity", "other")
@@ -132,7 +133,7 @@ class Metrics:
 
     def lockout(self, scope: str) -> None:
         """Count an attempt refused by a reached attempt limit."""
-        self.lockouts.labels(scope if scope in LOCKOUT_SCOPES else "account").inc()
+        self.lockouts.labels(scope if scope in LOCKOUT_SCOPES else "other").inc()
 
     def outbox_kinds(self, kinds: list[str]) -> None:
         """Create the outbox series of each message kind at zero (see LOGIN_OUTCOMES for why)."""
