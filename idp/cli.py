@@ -7,11 +7,13 @@ import asyncio
 import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager, suppress
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -163,7 +165,7 @@ def _listen(args: argparse.Namespace, settings: Settings) -> list[socket.socket]
 def _serve(args: argparse.Namespace, settings: Settings, sockets: list[socket.socket]) -> None:
     """Check or migrate the database, then serve on the bound `sockets` until a signal."""
     from idp.logging import UVICORN_LOG_CONFIG, configure_logging
-    from idp.ops.server import KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, IdpConfig, serve
+    from idp.ops.server import KEEP_ALIVE_SECONDS, MAX_HEADER_BYTES, IdpConfig, event_loop, http_protocol, serve
 
     if not settings.is_sqlite:
         _check_schema(settings)  # before logging is set up: the refusal is one line, not alembic's chatter
@@ -187,14 +189,35 @@ def _serve(args: argparse.Namespace, settings: Settings, sockets: list[socket.so
         # X-Forwarded-* are applied inside the app, and only from IDP_TRUSTED_PROXIES.
         proxy_headers=False,
         timeout_graceful_shutdown=20,
-        http="idp.ops.server:TimedH11Protocol",
+        http=http_protocol(),
+        loop=event_loop(),
         ws="none",
         timeout_keep_alive=min(KEEP_ALIVE_SECONDS, settings.request_timeout_seconds),
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         request_timeout=settings.request_timeout_seconds,
     )
-    if not serve(config, sockets):
+    with shared_metrics(args.workers):
+        started = serve(config, sockets)
+    if not started:
         raise SystemExit(3)  # uvicorn's start-up failure status; the reason is in the log
+
+
+@contextmanager
+def shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, a fresh directory for their shared metrics files (prometheus-client's multiprocess
+    mode), set in the environment the workers inherit and removed afterwards; nothing for one worker."""
+    from idp.ops.metrics import MULTIPROC_ENV
+
+    if workers <= 1:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="idp-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _check_schema(settings: Settings) -> None:

@@ -137,7 +137,17 @@ class Settings(BaseSettings):
 
     @property
     def password_pool_size(self) -> int:
-        return self.password_workers or (os.cpu_count() or 1)
+        """IDP_PASSWORD_WORKERS, or one argon2 thread per CPU this process may run on (a container's or taskset's
+        share, not the host's count: more threads than cores only queue inside the kernel)."""
+        return self.password_workers or usable_cpus()
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask), where the platform tells; else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
 
 
 def _split(value: str) -> list[str]:

@@ -29,25 +29,51 @@ def redact(text: str) -> str:
     return _REDACT.sub(r"\1[redacted]", _REDACT_WHOLE.sub(r"\1[redacted]", text))
 
 
+def json_line(
+    created: float, level: str, logger: str, message: str, request_id: str | None, extra: dict[str, Any]
+) -> str:
+    """One log line as JSON, every text redacted: the one shape of every line, from logging or the access writer."""
+    entry: dict[str, Any] = {
+        "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "message": redact(message),
+    }
+    if request_id:
+        entry["request_id"] = request_id
+    for key, value in extra.items():
+        entry[key] = redact(value) if isinstance(value, str) else value
+    return json.dumps(entry, default=str)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id and any `extra` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": redact(record.getMessage()),
+        extra = {
+            key: value for key, value in record.__dict__.items() if key not in _STANDARD and not key.startswith("_")
         }
-        request_id = request_id_var.get()
-        if request_id:
-            entry["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exception"] = redact(self.formatException(record.exc_info))
-        return json.dumps(entry, default=str)
+            extra["exception"] = self.formatException(record.exc_info)
+        return json_line(
+            record.created, record.levelname, record.name, record.getMessage(), request_id_var.get(), extra
+        )
+
+
+# The handler configure_logging installed: while it is the root's only handler, the access line is written straight
+# to its stream (one write, no LogRecord); anything else (tests capturing logs, an embedding app) gets LogRecords.
+_direct_handler: logging.StreamHandler[Any] | None = None
+
+
+def direct_stream(logger: logging.Logger, level: int) -> logging.StreamHandler[Any] | None:
+    """The handler to write `logger`'s lines to directly, or None when they must go through `logging`."""
+    handler = _direct_handler
+    if handler is None or logger.disabled or not logger.isEnabledFor(level):
+        return None
+    root = logging.root
+    if len(root.handlers) != 1 or root.handlers[0] is not handler or logger.handlers or handler.filters:
+        return None
+    return handler
 
 
 # Database drivers log every statement with its parameters at DEBUG: token and code hashes, sealed TOTP secrets,
@@ -63,10 +89,12 @@ def quiet_drivers() -> None:
 
 def configure_logging(level: str = "INFO") -> None:
     """Send every logger (idp, uvicorn, sqlalchemy) through one JSON handler on stderr."""
+    global _direct_handler
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    _direct_handler = handler
     root.setLevel(level)
     quiet_drivers()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

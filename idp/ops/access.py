@@ -1,4 +1,9 @@
-"""Request ids, the JSON access line and request metrics, as one outermost ASGI middleware."""
+"""Request ids, the JSON access line and request metrics, as one outermost ASGI middleware.
+
+The access line is the one log line every request writes, so it skips the `logging` machinery when it can: with
+`idp serve`'s logging it is formatted by the same `json_line` as every other line (same fields, same redaction) and
+written to the handler's stream in one write. Any other set-up (a test's capturing handler) gets a LogRecord.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from idp.logging import request_id_var
+from idp.logging import direct_stream, json_line, request_id_var
 from idp.ops.metrics import UNMATCHED_ROUTE, Metrics, method_label
 
 log = logging.getLogger("idp.access")
@@ -58,18 +64,31 @@ class AccessMiddleware:
             # The path only: query strings carry codes, tokens and state that must not reach a log.
             # The method is the client's own string (up to the header size limit): log it only when known.
             method = method_label(scope["method"])
-            log.info(
-                "%s %s %s",
-                method,
-                scope["path"][:200],
-                status,
-                extra={
-                    "method": method,
-                    "path": scope["path"][:200],
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "client_ip": client[0] if client else "",
-                },
-            )
+            path = scope["path"][:200]
+            extra = {
+                "method": method,
+                "path": path,
+                "route": template,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "client_ip": client[0] if client else "",
+            }
+            handler = direct_stream(log, logging.INFO)
+            if handler is None:
+                log.info("%s %s %s", method, path, status, extra=extra)
+            else:
+                line = json_line(time.time(), "INFO", log.name, f"{method} {path} {status}", request_id, extra)
+                _write(handler, line)
             request_id_var.reset(token)
+
+
+def _write(handler: logging.StreamHandler[Any], line: str) -> None:
+    """One write of one line, under the handler's lock (a worker thread may be logging at the same moment)."""
+    handler.acquire()
+    try:
+        handler.stream.write(line + "\n")
+        handler.flush()
+    except Exception:
+        handler.handleError(logging.makeLogRecord({"msg": "access line not written"}))
+    finally:
+        handler.release()

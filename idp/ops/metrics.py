@@ -1,16 +1,31 @@
 """Prometheus metrics (prometheus-client): requests and latency by route, sign-in and second-step outcomes,
 lockouts, the password queue, the outbox, and the database pools and errors. deploy/grafana and deploy/prometheus
-query these names (tests/deploy/test_observability.py holds them to it)."""
+query these names (tests/deploy/test_observability.py holds them to it).
+
+With `idp serve --workers N` (N > 1) the workers share one scrape: `idp serve` points PROMETHEUS_MULTIPROC_DIR at a
+fresh directory before the workers start, each worker's counters and histograms are written there, and /metrics
+(answered by whichever worker the connection reached) adds up every worker's (prometheus-client's multiprocess
+mode). The password queue and pool gauges are then each worker's as sampled at its last request, summed over live
+workers, and the process_* metrics are left out (they would describe whichever worker answered).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import atexit
+import os
+from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.exc import IntegrityError
@@ -42,13 +57,27 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_mode() -> bool:
+    """Whether this process is one of several workers sharing metrics files (see the module's docstring)."""
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
 class Metrics:
     """One registry per app, so two apps in one process (tests, or embedding) do not collide."""
 
     def __init__(self, password_queue: Callable[[], float], *, password_queue_limit: int = 0) -> None:
+        self.multiprocess = multiprocess_mode()
+        self._password_queue = password_queue
+        # (route, method, status) -> the counter's and the histogram's children: labels() costs more than inc().
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._databases: dict[str, Database] = {}
         self.registry = CollectorRegistry()
-        # process_cpu_seconds_total, process_resident_memory_bytes, open files: per replica, on the dashboard.
-        ProcessCollector(registry=self.registry)
+        if not self.multiprocess:
+            # process_cpu_seconds_total, process_resident_memory_bytes, open files: per replica, on the dashboard.
+            ProcessCollector(registry=self.registry)
         self.requests = Counter(
             "idp_http_requests",
             "HTTP requests by route template, method and status",
@@ -72,12 +101,19 @@ class Metrics:
             "idp_password_pool_queue_length",
             "Password hash/verify jobs waiting for a worker",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
-        self.password_queue.set_function(password_queue)
+        if self.multiprocess:
+            # A callback is not shared between processes; a dead worker's last sample is dropped at its exit.
+            atexit.register(multiprocess.mark_process_dead, os.getpid())
+        else:
+            self.password_queue.set_function(password_queue)
+        # Each worker has its own password pool, so the limits add up like the queues.
         self.password_queue_limit = Gauge(
             "idp_password_pool_queue_limit",
             "Password jobs that may wait before sign-ins are refused as overloaded (IDP_PASSWORD_QUEUE)",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.password_queue_limit.set(password_queue_limit)
         self.second_step = Counter(
@@ -98,8 +134,27 @@ class Metrics:
             ["pool", "kind"],
             registry=self.registry,
         )
-        self._pools = _PoolCollector()
-        self.registry.register(self._pools)
+        self.pool_in_use = Gauge(
+            "idp_database_pool_connections_in_use",
+            "Connections checked out of the pool",
+            ["pool"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.pool_idle = Gauge(
+            "idp_database_pool_connections_idle",
+            "Open connections waiting in the pool",
+            ["pool"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.pool_limit = Gauge(
+            "idp_database_pool_connections_limit",
+            "The most connections the pool opens (pool size plus overflow; 0 when it has no bound)",
+            ["pool"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         for outcome in LOGIN_OUTCOMES:
             self.logins.labels(outcome)
         for factor in SECOND_STEP_FACTORS:
@@ -113,6 +168,7 @@ class Metrics:
             "Outbox messages waiting to be delivered (sampled by each replica's worker)",
             ["kind"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",  # every worker samples the same database count
         )
         self.outbox_sent = Counter(
             "idp_outbox_messages_sent", "Outbox messages delivered", ["kind"], registry=self.registry
@@ -128,8 +184,27 @@ class Metrics:
         )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method_label(method), str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            # Bounded: routes are templates, methods a fixed set (method_label), statuses a few dozen codes.
+            children = (self.requests.labels(route, method_label(method), str(status)), self.latency.labels(route))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if self.multiprocess:
+            self.password_queue.set(self._password_queue())
+            self._sample_pools()
+
+    def exposition(self) -> bytes:
+        """The text exposition: this process's registry, or every worker's when they share metrics files."""
+        self._sample_pools()
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        # prometheus_client ships this class without annotations.
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
 
     def lockout(self, scope: str) -> None:
         """Count an attempt refused by a reached attempt limit."""
@@ -145,9 +220,10 @@ class Metrics:
 
     def watch_database(self, pool: str, db: Database) -> None:
         """Export `db`'s connection pool use and count its errors under the label `pool` (`main`, `outbox`)."""
-        self._pools.databases[pool] = db
+        self._databases[pool] = db
         for kind in DATABASE_ERROR_KINDS:
             self.database_errors.labels(pool, kind)
+        self._sample_pools()
 
         def failed(context: ExceptionContext) -> None:
             kind = database_error_kind(context)
@@ -166,11 +242,20 @@ class Metrics:
         event.listen(db.engine.sync_engine, "handle_error", failed)
         event.listen(db.engine.sync_engine, "do_connect", connecting)
 
+    def _sample_pools(self) -> None:
+        for name, db in self._databases.items():
+            pool: Any = db.engine.sync_engine.pool
+            # QueuePool (PostgreSQL) counts; SQLite's pools may have no bound and may not count checked-out ones.
+            self.pool_in_use.labels(name).set(_count(pool, "checkedout"))
+            self.pool_idle.labels(name).set(_count(pool, "checkedin"))
+            size = _count(pool, "size")
+            self.pool_limit.labels(name).set(size + max(getattr(pool, "_max_overflow", 0), 0) if size else 0)
+
 
 def database_error_kind(context: ExceptionContext) -> str | None:
     """`connection`, `integrity` or `other` (DATABASE_ERROR_KINDS) for a failed statement or a broken connection;
     None for what is counted elsewhere or is no error of its own."""
-    # A failed connect (no connection yet) was counted by `do_connect`; a stale pooled connection found by the
+    # A failed connect (no connection yet) was counted by `do_connect`; a stale pooled connection found by a
     # pre-ping is replaced at once, and only counts if the new one cannot be made.
     if context.connection is None or context.is_pre_ping:
         return None
@@ -182,35 +267,7 @@ def database_error_kind(context: ExceptionContext) -> str | None:
     return "other"
 
 
-class _PoolCollector(Collector):
-    """Connections of each watched database pool, read at scrape time: in use, idle, and the most it may open."""
-
-    def __init__(self) -> None:
-        self.databases: dict[str, Database] = {}
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        in_use = GaugeMetricFamily(
-            "idp_database_pool_connections_in_use", "Connections checked out of the pool", labels=["pool"]
-        )
-        idle = GaugeMetricFamily("idp_database_pool_connections_idle", "Open connections waiting", labels=["pool"])
-        limit = GaugeMetricFamily(
-            "idp_database_pool_connections_limit",
-            "The most connections the pool opens (pool size plus overflow; 0 when unbounded, as for SQLite)",
-            labels=["pool"],
-        )
-        for name, db in self.databases.items():
-            pool: Any = db.engine.sync_engine.pool
-            # QueuePool (PostgreSQL) counts; SQLite's pools have no bound and may not count checked-out connections.
-            in_use.add_metric([name], float(_call(pool, "checkedout")))
-            idle.add_metric([name], float(_call(pool, "checkedin")))
-            size = _call(pool, "size")
-            limit.add_metric([name], float(size + max(getattr(pool, "_max_overflow", 0), 0)) if size else 0.0)
-        yield in_use
-        yield idle
-        yield limit
-
-
-def _call(pool: object, name: str) -> int:
+def _count(pool: object, name: str) -> int:
     method = getattr(pool, name, None)
     value = method() if callable(method) else 0
     return value if isinstance(value, int) else 0
@@ -218,4 +275,4 @@ def _call(pool: object, name: str) -> int:
 
 async def metrics_endpoint(request: Request) -> Response:
     metrics = services(request).metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

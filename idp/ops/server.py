@@ -1,15 +1,19 @@
 """`idp serve`'s HTTP server: uvicorn on two listeners (public and management), with a bound on slow requests.
 
 uvicorn bounds idle keep-alive connections but not a request that never finishes arriving (slow or incomplete
-headers or body); `TimedH11Protocol` closes those after IDP_REQUEST_TIMEOUT_SECONDS.
+headers or body); `TimedHttpToolsProtocol` (httptools, the fast parser) and `TimedH11Protocol` (pure Python, when
+httptools is not installed) close those after IDP_REQUEST_TIMEOUT_SECONDS. The event loop is uvloop when installed
+(`uvicorn[standard]` brings both); start-up logs which loop and parser run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import importlib.util
 import logging
 import socket
+import sys
 from typing import Any
 
 import h11
@@ -104,6 +108,127 @@ class TimedH11Protocol(H11Protocol):
         self.transport.close()
 
 
+try:
+    import httptools  # noqa: F401  (only whether it imports matters)
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    HAVE_HTTPTOOLS = True
+except ImportError:  # pragma: no cover - uvicorn[standard] is a dependency; a bare uvicorn still serves
+    HAVE_HTTPTOOLS = False
+    HttpToolsProtocol = H11Protocol  # type: ignore[misc,assignment]  # the fallback only keeps the class below defined
+
+
+class HeadersTooLarge(Exception):
+    """Raised from a parser callback: httptools turns it into a parser error, answered 400 and closed."""
+
+
+class TimedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the same request timeout as `TimedH11Protocol`, and the same bound on the
+    request line plus headers (MAX_HEADER_BYTES) that h11 enforces by itself."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.request_timeout: float = getattr(config, "request_timeout", DEFAULT_REQUEST_TIMEOUT)
+        self.request_deadline: asyncio.TimerHandle | None = None
+        self.receiving = False  # between the first byte of a request and its last
+        self.head_bytes = 0
+
+    # The same narrowing (BaseTransport -> Transport) as uvicorn's own HttpToolsProtocol, which ignores it too.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()  # a connection that never sends a byte is bounded too
+
+    def data_received(self, data: bytes) -> None:
+        if self.request_deadline is None and not self.receiving:
+            self._arm()  # the first bytes of the next request on this connection
+        super().data_received(data)
+        if not self.receiving and self.request_deadline is not None and self.cycle is not None:
+            self._disarm()  # only whole requests (or stray bytes between them) arrived
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.receiving = True
+        self.head_bytes = 0
+        if self.request_deadline is None:
+            self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self.head_bytes += size
+        if self.head_bytes > MAX_HEADER_BYTES:
+            raise HeadersTooLarge
+
+    def on_message_complete(self) -> None:
+        self.receiving = False
+        self._disarm()
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        # A context of its own: the log line must not carry the request id of whatever ran last on this loop.
+        self.request_deadline = self.loop.call_later(
+            self.request_timeout, self._timed_out, context=contextvars.Context()
+        )
+
+    def _disarm(self) -> None:
+        if self.request_deadline is not None:
+            self.request_deadline.cancel()
+            self.request_deadline = None
+
+    def _timed_out(self) -> None:
+        self.request_deadline = None
+        # Nothing arrived yet on this connection, or a request is still arriving.
+        if self.transport.is_closing() or not (self.receiving or self.cycle is None):
+            return
+        log.info("request not received within %ss; connection closed", self.request_timeout)
+        if self.cycle is None or not self.cycle.response_started:  # no response has begun on this request
+            self.transport.write(_TIMED_OUT)
+        # The application, if it waits for the body, gets http.disconnect from connection_lost.
+        self.transport.close()
+
+
+def http_protocol() -> str:
+    """The protocol class for uvicorn's `http` option: httptools when installed, else h11."""
+    if HAVE_HTTPTOOLS:
+        return "idp.ops.server:TimedHttpToolsProtocol"
+    return "idp.ops.server:TimedH11Protocol"
+
+
+def event_loop() -> str:
+    """uvicorn's `loop` option: uvloop when installed, else asyncio."""
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
+def log_stack(config: uvicorn.Config) -> None:
+    """One line saying which event loop and HTTP parser serve (a plain install silently lacks the fast ones)."""
+    loop = config.loop if isinstance(config.loop, str) else "custom"
+    parser = "httptools" if "HttpTools" in str(config.http) else "h11"
+    log.info(
+        "event loop %s, HTTP parser %s (Python %s)",
+        loop,
+        parser,
+        sys.version.split()[0],
+        extra={"event_loop": loop, "http_parser": parser},
+    )
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A bound socket for `host:port` (OSError when it is taken); uvicorn listens on it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -120,6 +245,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 def serve(config: IdpConfig, sockets: list[socket.socket]) -> bool:
     """Serve on `sockets` until a signal; `config.workers` processes when more than one. False if it never started."""
+    log_stack(config)
     for sock in sockets:
         host, port = sock.getsockname()[:2]
         log.info("listening on %s:%s", host, port, extra={"host": host, "port": port})

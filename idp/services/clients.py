@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -188,15 +189,62 @@ def _check_registration(
     return name, grants, uris, logout_uris
 
 
+# How stale a replica's cached client may be after another replica (or an operator command) changed it.
+CACHE_CHECK_SECONDS = 1.0
+
+
+class ClientCache:
+    """Clients by id, held in process; emptied when the database's change counter moves.
+
+    The counter is read at most once per `check_seconds`, so a change made elsewhere is seen within that time; a
+    change made through this process empties the cache at once. A lookup that was under way while the cache was
+    emptied does not store what it read (it may predate the change)."""
+
+    def __init__(self, check_seconds: float = CACHE_CHECK_SECONDS, max_entries: int = 10_000) -> None:
+        self.check_seconds = check_seconds
+        self.max_entries = max_entries
+        self.entries: dict[str, ClientInfo] = {}
+        self.version: int | None = None
+        self.checked_at = -float("inf")
+        self.generation = 0  # moves each time the cache is emptied
+
+    def due(self) -> bool:
+        return time.monotonic() - self.checked_at >= self.check_seconds
+
+    def observe(self, version: int) -> None:
+        """The database's counter as just read: empty the cache if it moved."""
+        self.checked_at = time.monotonic()
+        if version != self.version:
+            self.version = version
+            self.clear()
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.generation += 1
+
+    def store(self, client: ClientInfo, generation: int) -> None:
+        if generation == self.generation and len(self.entries) < self.max_entries:
+            self.entries[client.client_id] = client
+
+
 class ClientService:
     """Register, look up and authenticate clients."""
 
-    def __init__(self, db: Database, clock: Clock, audit: AuditLog | None = None, *, http_issuer: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        audit: AuditLog | None = None,
+        *,
+        http_issuer: bool = False,
+        cache_check_seconds: float = CACHE_CHECK_SECONDS,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._audit = audit or AuditLog(clock)
         # An idp on plain http is a trial: its job boards may take back-channel logouts on http too.
         self._http_issuer = http_issuer
+        self.cache = ClientCache(cache_check_seconds)
 
     async def create(
         self,
@@ -253,6 +301,8 @@ class ClientService:
 
     async def update(self, client_id: str, changes: dict[str, Any], *, actor: str, client_ip: str) -> ClientInfo:
         """Change registration metadata; the same rules as at registration apply to the result."""
+        # From the database, not the cache: a change made elsewhere within the last second must not be undone.
+        self.cache.clear()
         current = await self.load(client_id)
         name, grants, uris, logout_uris = _check_registration(
             changes.get("name", current.name),
@@ -279,6 +329,7 @@ class ClientService:
         async with self._db.transaction() as session:
             if not await store.update_client(session, client_id, values):
                 raise NotFound("no such client")
+            await store.bump_version(session)
             await self._audit.record(
                 session,
                 "admin.client_updated",
@@ -287,12 +338,14 @@ class ClientService:
                 client_id=client_id,
                 fields=sorted(changes),
             )
+        self.cache.clear()
         return await self.load(client_id)
 
     async def delete(self, client_id: str, *, actor: str, client_ip: str) -> None:
         async with self._db.transaction() as session:
             if len(client_id) > 64 or not await store.delete_client(session, client_id):
                 raise NotFound("no such client")
+            await store.bump_version(session)
             # Its tokens die with it: a deleted relying party must not keep access.
             revoked = await grants_store.revoke_tokens_of_client(session, client_id, self._clock.now())
             await self._audit.record(
@@ -303,6 +356,7 @@ class ClientService:
                 client_id=client_id,
                 revoked=revoked,
             )
+        self.cache.clear()  # here at once; on other replicas within CACHE_CHECK_SECONDS
 
     async def rotate_secret(self, client_id: str, *, actor: str, client_ip: str) -> str:
         """A new secret for a confidential client; the old one stops working at once."""
@@ -314,18 +368,30 @@ class ClientService:
             await store.update_client(
                 session, client_id, {"secret_hash": sha256_hex(secret), "updated_at": self._clock.now()}
             )
+            await store.bump_version(session)
             await self._audit.record(
                 session, "admin.client_secret_rotated", actor=actor, client_ip=client_ip, client_id=client_id
             )
+        self.cache.clear()  # the old secret stops working here at once; on other replicas within a second
         return secret
 
     async def find(self, client_id: str) -> ClientInfo | None:
         # PostgreSQL refuses NUL in text (an error, not "no such row"); no client id of ours holds one.
         if not client_id or len(client_id) > 64 or "\x00" in client_id:
             return None
-        async with self._db.transaction() as session:
-            row = await store.find_client(session, client_id)
-        return ClientInfo.from_row(row) if row else None
+        cache = self.cache
+        if cache.due():
+            cache.observe(await self._db.read(store.read_version))
+        cached = cache.entries.get(client_id)
+        if cached is not None:
+            return cached
+        generation = cache.generation
+        row = await self._db.read(lambda session: store.find_client(session, client_id))
+        if row is None:
+            return None
+        client = ClientInfo.from_row(row)
+        cache.store(client, generation)
+        return client
 
     async def load(self, client_id: str) -> ClientInfo:
         client = await self.find(client_id)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from idp.auth.tokens import new_opaque
 from idp.clock import Clock
 from idp.config import Settings
 from idp.store.db import Database
-from idp.store.instance import get_or_create_secret
+from idp.store.instance import find_secret, get_or_create_secret
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ async def load_instance_keys(db: Database, settings: Settings, clock: Clock) -> 
         if configured is not None:
             values[name] = configured.get_secret_value()
             continue
-        async with db.transaction() as session:
-            values[name] = await get_or_create_secret(session, name, new_opaque(48), clock.now())
+        # Read first, outside a transaction: every start after the first is then a pure read, so an operator
+        # command never waits on (or times out behind) another process's SQLite write lock just to start.
+        kept = await db.read(partial(find_secret, name=name))
+        if kept is None:
+            async with db.transaction() as session:
+                kept = await get_or_create_secret(session, name, new_opaque(48), clock.now())
+        values[name] = kept
     return InstanceKeys(**values)

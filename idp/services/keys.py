@@ -93,8 +93,7 @@ class KeyRing:
 
     async def reload(self) -> None:
         self._checked_at = time.monotonic()
-        async with self._db.transaction() as session:
-            rows = await store.list_live_keys(session)
+        rows = await self._db.read(store.list_live_keys)
         loaded = await asyncio.to_thread(self._parse, rows)
         self._install(loaded)
 
@@ -119,8 +118,7 @@ class KeyRing:
     async def refresh_if_rotated(self) -> bool:
         """Reload when the database's live keys differ from ours (one small indexed query)."""
         self._checked_at = time.monotonic()
-        async with self._db.transaction() as session:
-            kids = await store.list_live_kids(session)
+        kids = await self._db.read(store.list_live_kids)
         if kids != self._kids:
             await self.reload()
             return True

@@ -11,7 +11,7 @@ from idp.services.audit import AuditLog
 from idp.services.clients import ClientInfo
 from idp.store import grants as store
 from idp.store.db import Database
-from idp.store.models import Token, User
+from idp.store.hot import TokenView, UserView
 
 # Our tokens are 43 characters; anything this long was never issued and is not worth a hash and a query.
 MAX_TOKEN_LENGTH = 200
@@ -30,8 +30,7 @@ class TokenLookup:
         """RFC 7662 §2.2. Tokens of other clients are reported inactive, saying nothing about them."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return {"active": False}
-        async with self._db.transaction() as session:
-            found = await store.find_token_with_user(session, sha256_hex(token))
+        found = await self._db.hot.find_token_with_user(sha256_hex(token))
         if found is None:
             return {"active": False}
         row, user = found
@@ -80,8 +79,7 @@ class TokenLookup:
         """OIDC Core §5.3: claims by the scopes the access token carries."""
         if not access_token or len(access_token) > MAX_TOKEN_LENGTH:
             raise Refused(Refusal.ACCESS_MALFORMED)
-        async with self._db.transaction() as session:
-            found = await store.find_token_with_user(session, sha256_hex(access_token))
+        found = await self._db.hot.find_token_with_user(sha256_hex(access_token))
         if found is None:
             raise Refused(Refusal.ACCESS_UNKNOWN)
         row, user = found
@@ -97,7 +95,7 @@ class TokenLookup:
             claims["name"] = user.name
         return claims
 
-    def _is_live(self, row: Token, user: User | None) -> bool:
+    def _is_live(self, row: TokenView, user: UserView | None) -> bool:
         if row.revoked_at is not None or row.used_at is not None or row.expires_at <= self._clock.now():
             return False
         return not (row.user_id is not None and (user is None or user.disabled))

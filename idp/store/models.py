@@ -130,6 +130,16 @@ class InstanceSecret(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class CacheVersion(Base):
+    """A counter per in-process cache (`clients`), bumped with every change, so each replica's cache can tell with
+    one small read (at most once a second) that another replica changed what it holds. A missing row reads as 0."""
+
+    __tablename__ = "cache_versions"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditEvent(Base):
     """An append-only record of something security-relevant; never holds a secret."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 if TYPE_CHECKING:
     from idp.container import Idp
@@ -12,7 +13,12 @@ if TYPE_CHECKING:
 
 def services(request: Request) -> Idp:
     """The process's services, built once by the app's lifespan (the one reader of `app.state.idp`)."""
-    idp: Idp = request.app.state.idp
+    return scope_services(request.scope)
+
+
+def scope_services(scope: Scope) -> Idp:
+    """The same services for an ASGI endpoint that answers from the scope without building a Request."""
+    idp: Idp = scope["app"].state.idp
     return idp
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,14 +33,18 @@ def serve_env(database_url: str, **settings: object) -> dict[str, str]:
 
 
 @contextmanager
-def serving(tmp_path: Path, **settings: object) -> Iterator[tuple[int, Path]]:
+def serving(tmp_path: Path, *args: str, **settings: object) -> Iterator[tuple[int, Path]]:
     """`idp serve` on a free port with a fresh SQLite database; yields the port and the log file."""
     port = free_port()
     env = serve_env(f"sqlite+aiosqlite:///{tmp_path / 'served.db'}", issuer=f"http://127.0.0.1:{port}", **settings)
     log = tmp_path / "serve.log"
     with log.open("w") as sink:
         process = subprocess.Popen(
-            [*IDP, "serve", "--host", "127.0.0.1", "--port", str(port)], stdout=sink, stderr=sink, env=env, cwd=tmp_path
+            [*IDP, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+            stdout=sink,
+            stderr=sink,
+            env=env,
+            cwd=tmp_path,
         )
     try:
         deadline = time.monotonic() + 30
@@ -195,3 +200,32 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         os.close(write_end)
     assert result.stderr == ""
     assert result.returncode == 128 + signal.SIGPIPE
+
+
+def test_serve_runs_uvloop_and_httptools_and_says_so(tmp_path: Path) -> None:
+    with serving(tmp_path, management_port=0) as (port, log):
+        # The request line and headers are bounded by the fast parser as they were by h11.
+        _, answer = half_request(
+            port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:100]
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    stack = [r for r in records if r.get("logger") == "idp.server" and "http_parser" in r]
+    assert [(r["event_loop"], r["http_parser"]) for r in stack] == [("uvloop", "httptools")], log.read_text()
+
+
+def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
+    requests = 40
+    metrics_port = free_port()
+    with serving(tmp_path, "--workers", "2", management_port=metrics_port) as (port, _log):
+        with httpx.Client(timeout=5) as http:  # one connection per request, so both workers take some
+            for _ in range(requests):
+                assert http.get(f"http://127.0.0.1:{port}/healthz", headers={"Connection": "close"}).status_code == 200
+        pattern = re.compile(r'^idp_http_requests_total\{method="GET",route="/healthz",status="200"\} (\S+)$', re.M)
+        for _ in range(6):  # whichever worker answers the scrape
+            scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", headers={"Connection": "close"}, timeout=5)
+            match = pattern.search(scrape.text)
+            assert match, scrape.text[:2000]
+            # The readiness polls of `serving` count too (one or a few), on whichever worker.
+            assert requests <= float(match.group(1)) <= requests + 30

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,10 @@ def test_settings_are_frozen() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="frozen"):
         settings.issuer = "https://elsewhere.example"  # type: ignore[misc]
+
+
+def test_the_password_pool_has_one_worker_per_cpu_this_process_may_use() -> None:
+    settings = Settings(_env_file=None, issuer="https://idp.example")  # type: ignore[call-arg]
+    assert settings.password_pool_size == len(os.sched_getaffinity(0))
+    configured = Settings(_env_file=None, issuer="https://idp.example", password_workers=3)  # type: ignore[call-arg]
+    assert configured.password_pool_size == 3

@@ -42,7 +42,6 @@ def test_paths_on_this_origin_are_kept(target: str) -> None:
         "/account\x00",
         "/account\x7f",
         " /account",
-        # One character past the longest continuation idp ever makes (derived from /authorize's limits).
         "/" + "a" * MAX_CONTINUATION,
         "",
         None,
@@ -58,5 +57,6 @@ def test_the_default_can_be_chosen() -> None:
 
 
 def test_the_longest_accepted_path() -> None:
-    longest = "/" + "a" * 1999
+    """As long as the longest continuation idp makes itself (idp/oidc/limits.py)."""
+    longest = "/" + "a" * (MAX_CONTINUATION - 1)
     assert safe_next(longest) == longest

@@ -118,6 +118,35 @@ async def test_discovery_and_jwks_may_be_cached(client: httpx.AsyncClient) -> No
         assert "no-store" not in cache
 
 
+@pytest.mark.parametrize("path", ["/.well-known/openid-configuration", "/jwks"])
+async def test_discovery_and_jwks_answer_304_to_a_matching_etag(client: httpx.AsyncClient, path: str) -> None:
+    first = await client.get(path)
+    etag = first.headers["etag"]
+    assert etag.startswith('"')
+    assert etag.endswith('"')
+
+    for if_none_match in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = await client.get(path, headers={"If-None-Match": if_none_match})
+        assert again.status_code == 304, if_none_match
+        assert again.content == b""
+        assert again.headers["etag"] == etag
+        assert "max-age=" in again.headers["cache-control"]
+    stale = await client.get(path, headers={"If-None-Match": '"not-the-current-one"'})
+    assert stale.status_code == 200
+    assert stale.content == first.content
+
+
+async def test_the_jwks_etag_changes_with_a_rotation(running: Running, clock: FrozenClock) -> None:
+    async with running.client() as http:
+        before = await http.get("/jwks")
+        clock.advance(60)
+        await running.idp.key_ring.rotate()
+        after = await http.get("/jwks", headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    assert kids(after.json()) > kids(before.json())
+
+
 # -- the JWKS ----------------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -27,7 +26,7 @@ StartApp = Callable[[Settings], Coroutine[Any, Any, Running]]
 
 
 def value(metrics: Metrics, sample: str) -> float:
-    return metric_value(generate_latest(metrics.registry).decode(), sample)
+    return metric_value(metrics.exposition().decode(), sample)
 
 
 async def test_every_series_an_alert_counts_on_is_there_at_zero(running: Running) -> None:
