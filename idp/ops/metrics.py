@@ -245,7 +245,7 @@ class Metrics:
     def _sample_pools(self) -> None:
         for name, db in self._databases.items():
             pool: Any = db.engine.sync_engine.pool
-            # QueuePool (PostgreSQL) counts; SQLite's pools may have no bound and may not count checked-out ones.
+            # QueuePool counts; a pool without counts (NullPool, StaticPool) reports 0 for all three.
             self.pool_in_use.labels(name).set(_count(pool, "checkedout"))
             self.pool_idle.labels(name).set(_count(pool, "checkedin"))
             size = _count(pool, "size")
