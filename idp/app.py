@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from idp.account import login, profile, second_step, security, sessions
+from idp.account import login, password, profile, second_step, security, sessions, signup
 from idp.admin import admin_routes
 from idp.auth.passwords import PasswordPool
 from idp.clock import Clock
@@ -49,6 +49,7 @@ async def _housekeeping(idp: Idp) -> None:
             async with idp.db.transaction() as session:
                 await idp.sessions.purge_expired(session)
                 await idp.limiter.purge(session)
+                await idp.accounts.purge_expired(session)
             await idp.grants.purge_expired()
             await idp.audit.purge_older_than(idp.settings.audit_retention_days)
         except Exception:
@@ -82,6 +83,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         idp = await build_services(settings, clock, metrics, pool)
         app.state.idp = idp
+        if not settings.email_enabled:
+            log.warning(
+                "IDP_SMTP_URL is empty: no email is sent, and sign-up, email verification and password reset are off"
+            )
         tasks = [
             asyncio.create_task(_housekeeping(idp)),
             asyncio.create_task(_refresh_keys(idp)),
@@ -113,7 +118,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/login/verify", second_step.verify_submit, methods=["POST"]),
         Route("/login/recovery", second_step.recovery_page, methods=["GET"]),
         Route("/login/recovery", second_step.recovery_submit, methods=["POST"]),
+        Route("/password/forgot", password.forgot_page, methods=["GET"]),
+        Route("/password/forgot", password.forgot_submit, methods=["POST"]),
+        Route("/password/reset", password.reset_page, methods=["GET"]),
+        Route("/password/reset", password.reset_submit, methods=["POST"]),
+        Route("/signup", signup.signup_page, methods=["GET"]),
+        Route("/signup", signup.signup_submit, methods=["POST"]),
+        Route("/signup/resend", signup.resend_page, methods=["GET"]),
+        Route("/signup/resend", signup.resend_submit, methods=["POST"]),
+        Route("/verify-email", signup.verify_email, methods=["GET"]),
         Route("/account", profile.account_page, methods=["GET"]),
+        Route("/account/password", password.change_page, methods=["GET"]),
+        Route("/account/password", password.change_submit, methods=["POST"]),
         Route("/account/security", security.security_page, methods=["GET"]),
         Route("/account/sessions", sessions.sessions_page, methods=["GET"]),
         Route("/account/sessions/sign-out", sessions.sign_out_submit, methods=["POST"]),

@@ -290,6 +290,7 @@ def cmd_clients_create(args: argparse.Namespace) -> None:
                 id_token_alg=args.id_token_alg,
                 scopes=args.scope or [],
                 backchannel_logout_uri=args.backchannel_logout_uri or "",
+                allow_signup=args.allow_signup,
                 actor=CLI_ACTOR,
             )
             output = client.public_view()
@@ -392,6 +393,16 @@ def cmd_users_unlock(args: argparse.Namespace) -> None:
         user = await _find_user(idp, args.email if args.email else args.user or "")
         await idp.login.unlock(user.id, actor=CLI_ACTOR)
         return {**_user_json(user), "unlocked": True}
+
+    _operate(go)
+
+
+def cmd_users_reset_link(args: argparse.Namespace) -> None:
+    async def go(idp: Any) -> Any:
+        user = await _find_user(idp, args.email if args.email else args.user or "")
+        url = await idp.accounts.reset_link_for_support(user.id, actor=CLI_ACTOR, send=False)
+        # Valid for 30 minutes, once; the person still needs their second factor when it is on.
+        return {**_user_json(user), "reset_url": url}
 
     _operate(go)
 
@@ -526,11 +537,24 @@ def cmd_demo(args: argparse.Namespace) -> None:
             with suppress(Conflict):
                 await idp.users.create(DEMO_EMAIL, name="Demo Person", password=DEMO_PASSWORD)
             registered.append(await demo.ensure_client(idp.clients, saved, board_url))
+            # People may create their own account from the demo board (IDP_SIGNUP defaults to `clients`).
+            board_client = await idp.clients.find(registered[0][0])
+            if board_client is not None and not board_client.allow_signup:
+                await idp.clients.update(board_client.client_id, {"allow_signup": True}, actor=CLI_ACTOR, client_ip="")
 
     _run(seed)
     client_id, client_secret, is_new = registered[0]
     if is_new:
         demo.save_client(saved_at, client_id, client_secret)
+    catcher = None
+    if not settings.email_enabled:
+        # No mail server configured: catch the demo's emails in-process and print their links here.
+        from idp.demo_mail import MailCatcher
+
+        catcher = MailCatcher()
+        catcher.start()
+        os.environ["IDP_SMTP_URL"] = catcher.url
+        settings = _settings()
     try:
         board = demo.start_jobboard(
             host=args.host,
@@ -540,7 +564,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
             client_secret=client_secret,
         )
     except demo.JobBoardError as exc:
+        if catcher is not None:
+            catcher.stop()
         _fail(str(exc))
+    mail_line = (
+        f"  Emails       printed here by a local mail catcher ({catcher.url}): sign up on the board, then open the link"
+        if catcher is not None
+        else "  Emails       sent through IDP_SMTP_URL"
+    )
     print(
         "\n".join(
             [
@@ -550,6 +581,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
                 f"  Sign in at   {base}/login",
                 f"  Email        {DEMO_EMAIL}",
                 f"  Password     {DEMO_PASSWORD}",
+                mail_line,
                 "",
                 f"Job board: {board_url}",
                 "",
@@ -566,6 +598,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         raise SystemExit(128 + signal.SIGINT) from None
     finally:
         demo.stop_jobboard(board)
+        if catcher is not None:
+            catcher.stop()
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -618,6 +652,9 @@ def build_parser() -> argparse.ArgumentParser:
     new_client.add_argument(
         "--backchannel-logout-uri", help="where logout tokens are POSTed when a session ends (Back-Channel Logout)"
     )
+    new_client.add_argument(
+        "--allow-signup", action="store_true", help="people arriving from it may create an account (IDP_SIGNUP=clients)"
+    )
     new_client.set_defaults(func=cmd_clients_create)
 
     listing = users.add_parser("list", help="list users (optionally one email)")
@@ -641,6 +678,13 @@ def build_parser() -> argparse.ArgumentParser:
     unlock_who.add_argument("--email", help="the account's email")
     unlock_who.add_argument("user", nargs="?", help="or the user id")
     unlock.set_defaults(func=cmd_users_unlock)
+    reset_link = users.add_parser(
+        "reset-link", help="print a single-use password-reset URL (30 minutes) for support staff to hand over (audited)"
+    )
+    reset_link_who = reset_link.add_mutually_exclusive_group(required=True)
+    reset_link_who.add_argument("--email", help="the account's email")
+    reset_link_who.add_argument("user", nargs="?", help="or the user id")
+    reset_link.set_defaults(func=cmd_users_reset_link)
 
     clients_list = clients.add_parser("list", help="list clients")
     clients_list.add_argument("--after", help="continue after this client id")

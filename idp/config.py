@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     backchannel_logout_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     outbox_give_up_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
 
+    # Email and self-service accounts (INTERFACE §2). No SMTP URL: no email, and sign-up, verification and
+    # password reset are off.
+    smtp_url: SecretStr = SecretStr("")
+    mail_from: str = Field(default="idp <no-reply@localhost>", min_length=3, max_length=300)
+    site_name: str = Field(default="idp", min_length=1, max_length=60)
+    support_url: str = Field(default="", max_length=2000)
+    signup: Literal["open", "clients", "closed"] = "clients"
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("database_url")
@@ -117,6 +126,40 @@ class Settings(BaseSettings):
             raise ValueError("must not contain ':' or control characters (it becomes part of an otpauth URI)")
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if url:
+            parts = urlsplit(url)
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                # The URL may hold a password: the message never repeats it.
+                raise ValueError("must be smtp://user:pass@host:port or smtps://… (or empty for no email)")
+            try:
+                parts.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError:
+                raise ValueError("has a port that is not a number") from None
+        return value
+
+    @field_validator("mail_from", "site_name")
+    @classmethod
+    def _check_header_text(cls, value: str) -> str:
+        if any(ord(c) < 32 for c in value):
+            raise ValueError("must not contain control characters (it goes into email headers)")
+        return value
+
+    @field_validator("support_url")
+    @classmethod
+    def _check_support_url(cls, value: str) -> str:
+        if value and not (value.startswith(("https://", "http://", "mailto:")) and len(value) > 7):
+            raise ValueError("must be an http(s) URL or a mailto: address")
+        return value
+
+    @field_validator("signup", mode="before")
+    @classmethod
+    def _lower_signup(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -130,6 +173,11 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @property
+    def email_enabled(self) -> bool:
+        """Whether email is sent at all (and so whether sign-up, verification and password reset are on)."""
+        return bool(self.smtp_url.get_secret_value())
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,6 +18,7 @@ from idp.config import Settings
 from idp.oidc import discovery
 from idp.ops.metrics import Metrics
 from idp.security import CookiePolicy, Csrf
+from idp.services.accounts import AccountService
 from idp.services.admin_tokens import AdminTokenService
 from idp.services.audit import AuditLog
 from idp.services.backchannel import KIND as BACKCHANNEL_KIND
@@ -28,6 +29,9 @@ from idp.services.grants import GrantService
 from idp.services.instance import InstanceKeys, load_instance_keys
 from idp.services.keys import KeyRing
 from idp.services.login import LoginService
+from idp.services.mail import KIND as EMAIL_KIND
+from idp.services.mail import Mailer
+from idp.services.mail import describe as describe_email
 from idp.services.mfa import MfaService
 from idp.services.outbox import Outbox
 from idp.services.ratelimit import RateLimiter
@@ -64,6 +68,8 @@ class Idp:
     metrics: Metrics
     outbox: Outbox
     http: httpx.AsyncClient
+    mail: Mailer
+    accounts: AccountService
 
     async def close(self) -> None:
         """Release the connection pools and the outgoing HTTP client."""
@@ -101,15 +107,37 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         audit,
         metrics,
         give_up_after=timedelta(seconds=settings.outbox_give_up_seconds),
-        attempt_timeout=timedelta(seconds=settings.backchannel_logout_timeout_seconds),
+        # One try of either kind: a logout POST or an SMTP conversation.
+        attempt_timeout=timedelta(
+            seconds=max(settings.backchannel_logout_timeout_seconds, 3 * settings.smtp_timeout_seconds)
+        ),
     )
     backchannel = BackchannelLogout(outbox_db, key_ring, clock, settings.issuer, http)
     outbox.register(BACKCHANNEL_KIND, backchannel.deliver, describe_backchannel)
+    mail = Mailer(
+        smtp_url=settings.smtp_url.get_secret_value(),
+        mail_from=settings.mail_from,
+        site_name=settings.site_name,
+        issuer=settings.issuer,
+        sealer=Sealer(keys.encryption_key, "outbox-email"),
+        timeout=settings.smtp_timeout_seconds,
+    )
+    outbox.register(EMAIL_KIND, mail.deliver, describe_email)
     sessions = SessionService(
         db,
         clock,
         idle_seconds=settings.session_idle_seconds,
         absolute_seconds=settings.session_absolute_seconds,
+    )
+    mfa = MfaService(
+        db,
+        clock,
+        sealer=Sealer(keys.encryption_key, "totp"),
+        backup_key=derive_key(keys.encryption_key, "backup-codes"),
+        limiter=limiter,
+        audit=audit,
+        sessions=sessions,
+        issuer_name=settings.totp_issuer,
     )
     return Idp(
         settings=settings,
@@ -122,16 +150,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         sessions=sessions,
         users=UserService(db, pool, clock, audit),
         login=LoginService(db, pool, limiter, sessions, audit, clock),
-        mfa=MfaService(
-            db,
-            clock,
-            sealer=Sealer(keys.encryption_key, "totp"),
-            backup_key=derive_key(keys.encryption_key, "backup-codes"),
-            limiter=limiter,
-            audit=audit,
-            sessions=sessions,
-            issuer_name=settings.totp_issuer,
-        ),
+        mfa=mfa,
         clients=ClientService(db, clock, audit, http_issuer=settings.issuer.startswith("http:")),
         admin_tokens=AdminTokenService(db, clock, audit),
         admin_openapi=json.dumps(admin_openapi(), separators=(",", ":")).encode(),
@@ -140,8 +159,10 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         discovery_bytes=discovery.encode_metadata(settings.issuer),
         cookies=cookies,
         csrf=Csrf(derive_key(keys.secret_key, "csrf"), cookies),
-        templates=build_templates(),
+        templates=build_templates(settings.site_name, settings.support_url, self_service=settings.email_enabled),
         metrics=metrics,
         outbox=outbox,
         http=http,
+        mail=mail,
+        accounts=AccountService(db, pool, clock, audit, limiter, mfa, mail, settings),
     )

@@ -75,7 +75,9 @@ def _escaping_gettext(translations: NullTranslations) -> tuple[Callable[..., Mar
     return gettext, ngettext
 
 
-def build_templates() -> dict[str, Jinja2Templates]:
+def build_templates(
+    site_name: str = "idp", support_url: str = "", *, self_service: bool = False
+) -> dict[str, Jinja2Templates]:
     """One environment per language, each with its gettext catalog installed."""
     result = {}
     for locale in LOCALES:
@@ -93,7 +95,14 @@ def build_templates() -> dict[str, Jinja2Templates]:
         gettext, ngettext = _escaping_gettext(catalog)
         env.globals.update(gettext=gettext, ngettext=ngettext)
         env.globals.update(
-            csrf_input=_csrf_input, static_url=_static_url, switch_url=_switch_url, site_name="idp", locales=LOCALES
+            csrf_input=_csrf_input,
+            static_url=_static_url,
+            switch_url=_switch_url,
+            site_name=site_name,
+            support_url=support_url,
+            # Email works, so "Forgot your password?" and sign-up can be offered (INTERFACE §2).
+            self_service=self_service,
+            locales=LOCALES,
         )
         result[locale] = Jinja2Templates(env=env)
     return result

@@ -48,12 +48,18 @@ def rate_limited_page(request: Request, exc: RateLimited) -> Response:
 
 
 def _login_form(
-    request: Request, *, next_url: str, email: str = "", error: str | None = None, status: int = 200
+    request: Request,
+    *,
+    next_url: str,
+    email: str = "",
+    error: str | None = None,
+    status: int = 200,
+    signup: bool = False,
 ) -> Response:
     return render(
         request,
         "login/login.html",
-        {"next": next_url, "email": email, "error": error},
+        {"next": next_url, "email": email, "error": error, "signup": signup},
         status_code=status,
     )
 
@@ -67,7 +73,8 @@ async def login_page(request: Request) -> Response:
     if active is not None and query.get("reauth") != "1":
         return RedirectResponse(next_url, status_code=303)
     email = query.get("login_hint", "")
-    return _login_form(request, next_url=next_url, email=email)
+    signup = await services(request).accounts.signup_allowed(next_url)
+    return _login_form(request, next_url=next_url, email=email, signup=signup)
 
 
 async def login_submit(request: Request) -> Response:

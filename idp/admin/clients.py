@@ -36,6 +36,7 @@ async def create_client(call: Call) -> ClientCreated:
         id_token_alg=body.id_token_signed_response_alg,
         scopes=[body.scope],
         backchannel_logout_uri=body.backchannel_logout_uri or "",
+        allow_signup=body.allow_signup,
         actor=call.admin.actor,
         client_ip=call.client_ip,
     )

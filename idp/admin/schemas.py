@@ -83,6 +83,9 @@ BACKCHANNEL_TEXT = (
 )
 
 
+SIGNUP_TEXT = "people arriving from this client may create an account when IDP_SIGNUP is `clients`"
+
+
 class ClientOut(BaseModel):
     client_id: str
     name: str
@@ -95,6 +98,7 @@ class ClientOut(BaseModel):
     id_token_signed_response_alg: str
     scope: str = Field(description="space-separated scopes a client_credentials token may carry (RFC 7591 §2)")
     backchannel_logout_uri: str | None = Field(default=None, description=BACKCHANNEL_TEXT)
+    allow_signup: bool = Field(default=False, description=SIGNUP_TEXT)
 
 
 class ClientCreated(ClientOut):
@@ -126,6 +130,7 @@ class ClientCreate(Strict):
     id_token_signed_response_alg: Alg = "RS256"  # noqa: S105 - an algorithm name
     scope: StrictStr = Field(default="", max_length=500, description=SCOPE_TEXT)
     backchannel_logout_uri: StrictStr | None = Field(default=None, max_length=2000, description=BACKCHANNEL_TEXT)
+    allow_signup: StrictBool = Field(default=False, description=SIGNUP_TEXT)
 
 
 class ClientPatch(Strict):
@@ -140,6 +145,7 @@ class ClientPatch(Strict):
     backchannel_logout_uri: StrictStr | None = Field(
         default=None, max_length=2000, description=BACKCHANNEL_TEXT + " (empty string: remove)"
     )
+    allow_signup: StrictBool | None = Field(default=None, description=SIGNUP_TEXT)
 
 
 class SecretOut(BaseModel):

@@ -49,6 +49,7 @@ class ClientInfo:
     secret_hash: str | None
     scopes: tuple[str, ...] = ()
     backchannel_logout_uri: str = ""
+    allow_signup: bool = False
 
     @classmethod
     def from_row(cls, row: Client) -> ClientInfo:
@@ -65,6 +66,7 @@ class ClientInfo:
             secret_hash=row.secret_hash,
             scopes=tuple(row.scope.split()),
             backchannel_logout_uri=row.backchannel_logout_uri,
+            allow_signup=row.allow_signup,
         )
 
     def allows_redirect_uri(self, uri: str) -> bool:
@@ -93,6 +95,7 @@ class ClientInfo:
             "id_token_signed_response_alg": self.id_token_alg,
             "scope": " ".join(self.scopes),
             "backchannel_logout_uri": self.backchannel_logout_uri or None,
+            "allow_signup": self.allow_signup,
         }
 
 
@@ -259,6 +262,7 @@ class ClientService:
         id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name, not a password
         scopes: Sequence[str] = (),
         backchannel_logout_uri: str = "",
+        allow_signup: bool = False,
         actor: str = "",
         client_ip: str = "",
     ) -> tuple[ClientInfo, str | None]:
@@ -283,6 +287,7 @@ class ClientService:
             id_token_alg=id_token_alg,
             scope=" ".join(registered_scopes),
             backchannel_logout_uri=backchannel,
+            allow_signup=allow_signup,
             created_at=now,
             updated_at=now,
         )
@@ -324,6 +329,7 @@ class ClientService:
             "backchannel_logout_uri": check_backchannel_logout_uri(
                 changes.get("backchannel_logout_uri", current.backchannel_logout_uri), allow_http=self._http_issuer
             ),
+            "allow_signup": changes.get("allow_signup", current.allow_signup),
             "updated_at": self._clock.now(),
         }
         async with self._db.transaction() as session:

@@ -128,7 +128,13 @@ class CodeService:
                 # Issued in the transaction that consumed the code: a concurrent replay waits for this commit,
                 # then finds these tokens and revokes them.
                 response = await self._tokens.issue(
-                    session, client, subject, scope=row.scope, grant_id=row.grant_id, nonce=row.nonce
+                    session,
+                    client,
+                    subject,
+                    scope=row.scope,
+                    grant_id=row.grant_id,
+                    nonce=row.nonce,
+                    email_claims=consumed[2] if consumed else None,
                 )
         # The transaction commits even on failure: a replay's revocation, and a burned code, must stick.
         if error is not None:

@@ -9,6 +9,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from idp.clock import Clock
@@ -75,6 +76,10 @@ class Outbox:
     async def run_once(self) -> int:
         """Claim the due messages and try each once; returns how many were tried."""
         now = self._clock.now()
+        # An idle poll is one read: on SQLite a claim takes the write lock, which an idle replica has no reason to
+        # queue for every second.
+        if not await self.db.read(partial(store.any_due, now=now)):
+            return 0
         async with self.db.transaction() as session:
             claimed = list(await store.claim_due(session, now, now + self._lease, BATCH))
         await asyncio.gather(*(self._try(message) for message in claimed))
@@ -122,8 +127,7 @@ class Outbox:
         log.info("outbox message %s (%s) try %s failed: %s", message.id, message.kind, message.attempts, reason)
 
     async def refresh_queue_metric(self) -> None:
-        async with self.db.transaction() as session:
-            counts = await store.count_by_kind(session)
+        counts = await self.db.read(store.count_by_kind)
         for kind in self._handlers:
             self._metrics.outbox_queued.labels(kind).set(counts.get(kind, 0))
 

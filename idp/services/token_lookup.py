@@ -90,7 +90,7 @@ class TokenLookup:
             raise Refused(Refusal.ACCESS_NOT_OPENID)
         claims: dict[str, Any] = {"sub": user.id}
         if "email" in scopes:
-            claims.update(email=user.email, email_verified=False)
+            claims.update(email=user.email, email_verified=user.email_verified)
         if "profile" in scopes:
             claims["name"] = user.name
         return claims

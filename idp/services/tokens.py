@@ -22,6 +22,7 @@ from idp.services.audit import AuditLog
 from idp.services.clients import OIDC_SCOPES, ClientInfo
 from idp.services.keys import KeyRing
 from idp.store import grants as store
+from idp.store import users as users_store
 from idp.store.db import Database
 from idp.store.hot import Rotation
 from idp.store.models import Token
@@ -43,6 +44,11 @@ class Subject:
     auth_time: datetime
     amr: list[str]
     acr: str
+
+
+async def _email_claims(session: AsyncSession, user_id: str) -> dict[str, Any]:
+    user = await users_store.find_user(session, user_id)
+    return {"email": user.email, "email_verified": user.email_verified} if user else {}
 
 
 class TokenService:
@@ -99,12 +105,14 @@ class TokenService:
                         revoked=revoked,
                     )
             else:
-                row, user_enabled, session_live = used
+                row, user_enabled, session_live, email_claims = used
                 if not user_enabled:
                     raise Refused(Refusal.REFRESH_PERSON_DISABLED)
                 # Checked and issued in the transaction that used the token: a concurrent reuse waits for this
                 # commit and then revokes the new pair too; a refused request (expired, scope) leaves it unused.
-                return await self._rotate(session, client, row, scope=scope, now=now, session_live=session_live)
+                return await self._rotate(
+                    session, client, row, scope=scope, now=now, session_live=session_live, email_claims=email_claims
+                )
         # Raised after the commit: a reuse's revocation must stick.
         raise Refused(Refusal.REFRESH_UNUSABLE, "reused: family revoked" if reused else "unknown, revoked or ended")
 
@@ -145,7 +153,10 @@ class TokenService:
                 rotated.amr.split(),
                 rotated.acr,
             )
-            response["id_token"] = await self.id_token(client, subject, nonce=None, access_token=access)
+            extra = None
+            if "email" in rotated.scope.split():
+                extra = {"email": rotated.email, "email_verified": rotated.email_verified}
+            response["id_token"] = await self.id_token(client, subject, nonce=None, access_token=access, extra=extra)
         return response
 
     async def _rotate(
@@ -157,6 +168,7 @@ class TokenService:
         scope: str | None,
         now: datetime,
         session_live: bool,
+        email_claims: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if row.expires_at <= now:
             raise Refused(Refusal.REFRESH_EXPIRED)
@@ -182,6 +194,7 @@ class TokenService:
             grant_id=row.grant_id,
             nonce=None,
             sid=row.sid,
+            email_claims=email_claims,
         )
 
     # -- client credentials --------------------------------------------------------------------------
@@ -253,6 +266,7 @@ class TokenService:
         nonce: str | None,
         refresh_scope: str | None = None,
         sid: str | None = None,
+        email_claims: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Mint an access token (and a refresh token, and an ID token for openid) inside the caller's transaction.
 
@@ -277,12 +291,22 @@ class TokenService:
         if refresh:
             response["refresh_token"] = refresh
         if "openid" in scope.split():
-            response["id_token"] = await self.id_token(client, subject, nonce=nonce, access_token=access)
+            # OIDC Core §5.4: with the email scope the ID token says the address and whether it was verified.
+            extra = None
+            if "email" in scope.split():
+                extra = email_claims if email_claims is not None else await _email_claims(session, subject.user_id)
+            response["id_token"] = await self.id_token(client, subject, nonce=nonce, access_token=access, extra=extra)
         await store.insert_tokens(session, rows)
         return response
 
     async def id_token(
-        self, client: ClientInfo, subject: Subject, *, nonce: str | None, access_token: str | None
+        self,
+        client: ClientInfo,
+        subject: Subject,
+        *,
+        nonce: str | None,
+        access_token: str | None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         """OIDC Core §2 ID token; amr/acr/auth_time/sid carried unchanged from the sign-in."""
         now = self._clock.now()
@@ -303,4 +327,5 @@ class TokenService:
             claims["nonce"] = nonce
         if access_token:
             claims["at_hash"] = half_hash(access_token)
+        claims.update(extra or {})
         return await self._keys.sign(claims, client.id_token_alg)

@@ -26,17 +26,35 @@ def _user_enabled(user_id: ColumnElement[Any] | QueryableAttribute[Any]) -> Colu
     return exists().where(User.id == user_id, User.disabled.is_(False))
 
 
-async def consume_code(session: AsyncSession, code_hash: str, now: datetime) -> tuple[AuthorizationCode, bool] | None:
-    """Mark the code used and return it with whether its user is still enabled, or None if it is unknown or
-    was already used."""
+async def consume_code(
+    session: AsyncSession, code_hash: str, now: datetime
+) -> tuple[AuthorizationCode, bool, dict[str, Any]] | None:
+    """Mark the code used and return it with whether its user is still enabled and the user's `email` and
+    `email_verified` (for the ID token, in the same round trip), or None if it is unknown or was already used."""
     result = await session.execute(
         update(AuthorizationCode)
         .where(AuthorizationCode.code_hash == code_hash, AuthorizationCode.consumed_at.is_(None))
         .values(consumed_at=now)
-        .returning(AuthorizationCode, _user_enabled(AuthorizationCode.user_id))
+        .returning(
+            AuthorizationCode,
+            _user_enabled(AuthorizationCode.user_id),
+            *_user_email(AuthorizationCode.user_id),
+        )
     )
     row = result.first()
-    return (row[0], bool(row[1])) if row else None
+    return (row[0], bool(row[1]), _email_claims(row[2], row[3])) if row else None
+
+
+def _user_email(user_id: ColumnElement[Any] | QueryableAttribute[Any]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """The person's email and email_verified, folded into a RETURNING like `_user_enabled` (no extra round trip)."""
+    return (
+        select(User.email).where(User.id == user_id).scalar_subquery(),
+        select(User.email_verified).where(User.id == user_id).scalar_subquery(),
+    )
+
+
+def _email_claims(email: str | None, verified: object) -> dict[str, Any]:
+    return {"email": email, "email_verified": bool(verified)} if email is not None else {}
 
 
 async def find_code_grant(session: AsyncSession, code_hash: str) -> str | None:
@@ -64,10 +82,11 @@ def _live_session(
 
 async def use_refresh_token(
     session: AsyncSession, token_hash: str, client_id: str, now: datetime, idle_before: datetime
-) -> tuple[Token, bool, bool] | None:
-    """Mark a live refresh token of `client_id` used and return it with whether its user is still enabled and
-    whether its IdP session is still on; None if unknown, another client's, used, revoked, or online with its
-    session ended (expiry is the caller's). Another client's attempt leaves the token as it was.
+) -> tuple[Token, bool, bool, dict[str, Any]] | None:
+    """Mark a live refresh token of `client_id` used and return it with whether its user is still enabled,
+    whether its IdP session is still on, and the user's email claims; None if unknown, another client's, used,
+    revoked, or online with its session ended (expiry is the caller's). Another client's attempt leaves the
+    token as it was.
 
     The session check is in this one statement, so online tokens cost no extra round trip (INTERFACE §3)."""
     live = _live_session(Token.sid, now, idle_before)
@@ -85,10 +104,10 @@ async def use_refresh_token(
             Token.offline.is_(True) | live,
         )
         .values(used_at=now)
-        .returning(Token, _user_enabled(Token.user_id), live_returned)
+        .returning(Token, _user_enabled(Token.user_id), live_returned, *_user_email(Token.user_id))
     )
     row = result.first()
-    return (row[0], bool(row[1]), bool(row[2])) if row else None
+    return (row[0], bool(row[1]), bool(row[2]), _email_claims(row[3], row[4])) if row else None
 
 
 async def find_token(session: AsyncSession, token_hash: str) -> Token | None:

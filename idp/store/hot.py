@@ -51,6 +51,7 @@ class UserView:
     email: str
     name: str
     disabled: bool
+    email_verified: bool
 
 
 TOKEN_COLUMNS = (
@@ -99,6 +100,9 @@ class Rotated:
     amr: str
     acr: str
     scope: str
+    # The person's address and whether it was verified: the ID token's `email` claims when the scope has email.
+    email: str
+    email_verified: bool
 
 
 class HotStore(Protocol):
@@ -188,7 +192,9 @@ class OrmHotStore:
             token.used_at,
             token.revoked_at,
         )
-        return token_view, (UserView(user.id, user.email, user.name, user.disabled) if user else None)
+        return token_view, (
+            UserView(user.id, user.email, user.name, user.disabled, user.email_verified) if user else None
+        )
 
     async def insert_tokens(self, rows: Sequence[dict[str, object]]) -> None:
         async with self._db.transaction() as session:
@@ -202,7 +208,7 @@ class OrmHotStore:
                 )
                 if used is None:
                     return None
-                row, user_enabled, session_live = used
+                row, user_enabled, session_live, email_claims = used
                 asked = rotation.requested
                 if (
                     not user_enabled
@@ -220,13 +226,22 @@ class OrmHotStore:
         except _Refused:
             return None
         return Rotated(
-            row.grant_id, row.user_id, row.sid, session_live, row.auth_time, row.amr, row.acr, str(rows[0]["scope"])
+            row.grant_id,
+            row.user_id,
+            row.sid,
+            session_live,
+            row.auth_time,
+            row.amr,
+            row.acr,
+            str(rows[0]["scope"]),
+            str(email_claims.get("email", "")),
+            bool(email_claims.get("email_verified", False)),
         )
 
 
 _SELECT_GRANT_ROW = (
     "SELECT t.token_hash, t.kind, t.client_id, t.user_id, t.scope, t.acr, t.auth_time, t.created_at, t.expires_at,"
-    " t.used_at, t.revoked_at, u.id, u.email, u.name, u.disabled"
+    " t.used_at, t.revoked_at, u.id, u.email, u.name, u.disabled, u.email_verified"
     " FROM tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
 )
 
@@ -264,7 +279,10 @@ WITH used AS (
            'offline_access' = ANY(string_to_array(scope, ' '))
     FROM used WHERE $10::boolean
 )
-SELECT grant_id, user_id, sid, session_live, auth_time, amr, acr, {_NARROWED} AS scope FROM used
+SELECT grant_id, user_id, sid, session_live, auth_time, amr, acr, {_NARROWED} AS scope,
+       (SELECT u.email FROM users u WHERE u.id = used.user_id) AS email,
+       (SELECT u.email_verified FROM users u WHERE u.id = used.user_id) AS email_verified
+FROM used
 """  # noqa: S608 - only constant fragments are interpolated; every value is a bound parameter
 
 
@@ -317,7 +335,7 @@ class AsyncpgHotStore:
         if row is None:
             return None
         token = TokenView(*row[:11])
-        user = UserView(row[11], row[12], row[13], row[14]) if row[11] is not None else None
+        user = UserView(row[11], row[12], row[13], row[14], row[15]) if row[11] is not None else None
         return token, user
 
     async def rotate_refresh(self, rotation: Rotation) -> Rotated | None:

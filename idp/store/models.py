@@ -68,6 +68,27 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # True once the person used a verification link sent to this address (the `email_verified` claim).
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language the person last used on a page that sends them email ("en", "nb"); emails go out in it.
+    locale: Mapped[str] = mapped_column(String(10), default="en")
+
+
+class AccountToken(Base):
+    """A single-use link sent by email (verify the address, reset the password): only its SHA-256 is kept."""
+
+    __tablename__ = "account_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(20))  # "verify_email" or "reset_password"
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The address the link was sent to: a verification counts only while the account still has that address.
+    email_norm: Mapped[str] = mapped_column(String(320))
+    # Where to send the person afterwards (the job board they signed up from); checked again when used.
+    next_url: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class LoginSession(Base):
@@ -182,6 +203,8 @@ class Client(Base):
     scope: Mapped[str] = mapped_column(String(500), default="")
     # OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed; empty: none are sent.
     backchannel_logout_uri: Mapped[str] = mapped_column(String(2000), default="")
+    # People arriving from this client may create an account when IDP_SIGNUP is "clients".
+    allow_signup: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class UsedMarker(Base):

@@ -25,6 +25,12 @@ async def enqueue(session: AsyncSession, rows: Sequence[dict[str, object]]) -> i
     return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
+async def any_due(session: AsyncSession, now: datetime) -> bool:
+    """Whether a message is due: one indexed probe, cheap enough for every poll."""
+    found = await session.scalar(select(OutboxMessage.id).where(OutboxMessage.next_attempt_at <= now).limit(1))
+    return found is not None
+
+
 async def claim_due(session: AsyncSession, now: datetime, lease_until: datetime, limit: int) -> Sequence[OutboxMessage]:
     """Take up to `limit` due messages for this replica: one UPDATE moves them to `lease_until` and counts the try.
 

@@ -1,7 +1,7 @@
 """cache_versions: a change counter per in-process cache (clients), read by every replica at most once a second.
 
 Revision ID: 2026_11_30_0013
-Revises: 2026_11_30_0010
+Revises: 2026_11_30_0011
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "2026_11_30_0013"
-down_revision: str | None = "2026_11_30_0010"
+down_revision: str | None = "2026_11_30_0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -208,3 +208,62 @@ def test_signing_out_at_idp_signs_the_person_out_of_the_demo_board(tmp_path: Pat
             assert time.monotonic() < deadline, "the board was never told"
             time.sleep(0.2)
         assert "Sign in" in browser.get(f"{board}/").text  # and stays signed out
+
+
+def wait_for_link(log: Path, email: str, path: str) -> str:
+    """The link the demo's mail catcher printed for `email` (it sends from the outbox within a poll or two)."""
+    deadline = time.monotonic() + 30
+    pattern = re.compile(r"\[demo mail\] to " + re.escape(email) + r": .*\n((?:\[demo mail\]   \S+\n)+)")
+    while True:
+        for block in pattern.findall(log.read_text()):
+            for link in re.findall(r"\[demo mail\]   (\S+)", block):
+                if path in link:
+                    return str(link)
+        assert time.monotonic() < deadline, f"no {path} link for {email} in the demo's output:\n{log.read_text()}"
+        time.sleep(0.2)
+
+
+def test_demo_sign_up_from_the_board_with_the_caught_email(tmp_path: Path) -> None:
+    """A newcomer signs up from the demo board, opens the link the demo printed, and is back at the board verified."""
+    idp_port, board_port = free_port(), free_port()
+    idp, board = f"http://127.0.0.1:{idp_port}", f"http://127.0.0.1:{board_port}"
+    email, password = "newcomer@example.com", "violet kettle drums at midnight"
+    with (
+        running_demo(tmp_path, idp_port, board_port) as log,
+        httpx.Client(follow_redirects=True, timeout=10) as browser,
+    ):
+        assert "local mail catcher" in log.read_text()
+        at_idp = browser.get(f"{board}/login")
+        assert "Create an account" in at_idp.text
+        next_url = at_idp.url.params["next"]
+        form = browser.get(f"{idp}/signup", params={"next": next_url})
+        assert form.status_code == 200
+        sent = browser.post(
+            f"{idp}/signup",
+            data={
+                "email": email,
+                "name": "New Comer",
+                "password": password,
+                "next": next_url,
+                "csrf_token": _CSRF.search(form.text).group(1),  # type: ignore[union-attr]
+            },
+        )
+        assert "Check your email" in sent.text
+        link = wait_for_link(log, email, "/verify-email?token=")
+        assert link.startswith(f"{idp}/verify-email?token=")
+        at_login = browser.get(link)  # verified, then on to the board's request, which asks to sign in
+        assert str(at_login.url).startswith(f"{idp}/login?"), at_login.url
+        back = browser.post(
+            f"{idp}/login",
+            data={
+                "username": email,
+                "password": password,
+                "csrf_token": _CSRF.search(at_login.text).group(1),  # type: ignore[union-attr]
+                "next": at_login.url.params["next"],
+            },
+        )
+        assert str(back.url) == f"{board}/", back.url
+        page = html.unescape(back.text)
+    claims = json.loads(re.search(r"<pre id='claims'>(.*?)</pre>", page, re.S).group(1))  # type: ignore[union-attr]
+    assert claims["email"] == email
+    assert claims["email_verified"] is True

@@ -45,7 +45,13 @@ def test_the_schema_catches_a_mistake(compose: dict[str, Any]) -> None:
 
 def test_replicas_start_after_a_successful_migration(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "migrate", "idp", "proxy"}
+    # What runs in production: every service without a profile (the trial's mail catcher has one).
+    assert {name for name, service in services.items() if "profiles" not in service} == {
+        "postgres",
+        "migrate",
+        "idp",
+        "proxy",
+    }
     migrate, idp = services["migrate"], services["idp"]
     assert migrate["entrypoint"] == ["idp", "migrate"]
     assert migrate["restart"] == "no"
@@ -148,3 +154,16 @@ def test_caddy_logs_no_private_query_strings(uri: str, logged: str) -> None:
     assert re.sub(pattern, replacement, uri) == logged
     # Both logs use it: the access log and Caddy's own (which names the request when proxying fails).
     assert text.count("import private_uris") == 2
+
+
+def test_the_trial_mail_catcher_is_opt_in_and_kept_apart(compose: dict[str, Any]) -> None:
+    """Mailpit runs only with `--profile trial`, reachable by the replicas on the mail network, its UI on loopback."""
+    mailpit, idp = compose["services"]["mailpit"], compose["services"]["idp"]
+    assert mailpit["profiles"] == ["trial"]
+    assert mailpit["networks"] == ["mail"]
+    assert "mail" in idp["networks"]
+    assert all(port.startswith("127.0.0.1:") for port in mailpit["ports"])
+    # Without the operator saying so, no email is sent (and sign-up and reset are off).
+    assert environment(idp)["IDP_SMTP_URL"] == ""
+    trial = environment(idp, {**OPERATOR_ENV, "IDP_SMTP_URL": "smtp://mailpit:1025"})
+    assert Settings(_env_file=None, smtp_url=trial["IDP_SMTP_URL"]).email_enabled  # type: ignore[call-arg]

@@ -31,7 +31,7 @@ START_TIMEOUT = 20.0
 class LiveIdp:
     """idp served by uvicorn on 127.0.0.1:<free port>; its issuer is that base URL."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, **overrides: Any) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self.issuer = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
@@ -41,7 +41,7 @@ class LiveIdp:
             issuer=self.issuer,
             secret_key="s" * 40,
             encryption_key="e" * 40,
-            **FAST_ARGON2,
+            **{**FAST_ARGON2, **overrides},
         )
         self.app = create_app(settings)
         config = uvicorn.Config(self.app, lifespan="on", log_config=None, access_log=False)

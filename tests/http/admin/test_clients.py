@@ -26,6 +26,7 @@ CLIENT_FIELDS = {
     "require_consent",
     "id_token_signed_response_alg",
     "scope",
+    "allow_signup",
 }
 JOB_BOARD = {
     "name": "Nordic Jobs",

@@ -28,7 +28,7 @@ import idp.admin.clients
 import idp.admin.keys
 import idp.admin.users  # noqa: F401  (importing them registers the operations)
 from idp.account import login as login_page
-from idp.account import second_step, security, sessions
+from idp.account import password, second_step, security, sessions, signup
 from idp.admin import api as admin_api
 from idp.app import create_app
 from idp.clock import FrozenClock
@@ -54,7 +54,18 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/login/verify"): tuple(second_step.FIELDS),
     ("GET", "/login/recovery"): PAGE_QUERY,
     ("POST", "/login/recovery"): tuple(second_step.FIELDS),
+    ("GET", "/password/forgot"): PAGE_QUERY,
+    ("POST", "/password/forgot"): tuple(password.FORGOT_FIELDS),
+    ("GET", "/password/reset"): (*PAGE_QUERY, "token"),
+    ("POST", "/password/reset"): tuple(password.RESET_FIELDS),
+    ("GET", "/signup"): PAGE_QUERY,
+    ("POST", "/signup"): tuple(signup.SIGNUP_FIELDS),
+    ("GET", "/signup/resend"): PAGE_QUERY,
+    ("POST", "/signup/resend"): tuple(signup.RESEND_FIELDS),
+    ("GET", "/verify-email"): (*PAGE_QUERY, "token"),
     ("GET", "/account"): PAGE_QUERY,
+    ("GET", "/account/password"): PAGE_QUERY,
+    ("POST", "/account/password"): tuple(password.CHANGE_FIELDS),
     ("GET", "/account/security"): PAGE_QUERY,
     ("GET", "/account/security/totp"): PAGE_QUERY,
     ("POST", "/account/security/totp"): tuple(security.FIELDS),

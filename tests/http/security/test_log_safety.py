@@ -15,6 +15,7 @@ import io
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -33,6 +34,7 @@ from tests.conftest import PG_SERVER, run_sync, truncate_pg
 from tests.support.live import EMAIL, PASSWORD, REDIRECT_URI, LiveIdp
 from tests.support.mfa import codes_from, secret_from
 from tests.support.pages import csrf_from
+from tests.support.smtp import SmtpServer, links_in, smtp_server
 from tests.support.tcp_proxy import TcpProxy
 
 WRONG_PASSWORD = "a wrong but distinctive password 7Qz"
@@ -54,7 +56,8 @@ SHAPES = {
     "argon2": re.compile(r"\$argon2(?:id|i|d)\$"),
     "jwt": re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\."),
 }
-SERVER_LOGGERS_ONLY = ("httpx", "httpcore")  # the test's own HTTP client is not the server
+# The test's own HTTP client and SMTP server (aiosmtpd logs what it receives) are not the server.
+SERVER_LOGGERS_ONLY = ("httpx", "httpcore", "mail.log")
 _LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "aiosqlite", "asyncpg", "sqlalchemy.engine")
 
 
@@ -197,6 +200,48 @@ def normal_use(live: LiveIdp, seen: Seen) -> None:
         assert wrong.status_code == 401
 
 
+def wait_for_link(smtp: SmtpServer, email: str, path: str, seen: Seen, count: int) -> str:
+    """The link in the `count`-th email to `email` (idp's outbox worker sends within a poll or two)."""
+    deadline = time.monotonic() + 20
+    while len(smtp.inbox.to(email)) < count:
+        assert time.monotonic() < deadline, f"no email {count} to {email}"
+        time.sleep(0.1)
+    [link] = [u for u in links_in(smtp.inbox.to(email)[count - 1]) if path in u]
+    seen.add("email link token", link.split("token=", 1)[1])
+    return link
+
+
+def self_service_use(live: LiveIdp, seen: Seen, smtp: SmtpServer) -> None:
+    """Sign-up and verification, a forgotten password reset with a backup code, a password change: the links
+    (tokens) and passwords they carry must not reach a log either."""
+    backup_code = [v for k, v in seen.values.items() if k.startswith("backup code")][1]
+    new_password = seen.add("reset password", "a brand new reset password 3Rw")
+    signup_password = seen.add("password", "the sign-up password of a new face 8Jd")
+    changed_password = seen.add("password", "a changed password for the new face 5Gh")
+    with httpx.Client(base_url=live.issuer, follow_redirects=False, timeout=10) as browser:
+        data = {"email": EMAIL, "csrf_token": form_csrf(browser, "/password/forgot", seen)}
+        assert browser.post("/password/forgot", data=data).status_code == 200
+        link = wait_for_link(smtp, EMAIL, "/password/reset?token=", seen, 1)
+        page = browser.get(link)
+        assert page.status_code == 200
+        data = {"token": link.split("token=", 1)[1], "password": new_password, "code": backup_code,
+                "csrf_token": csrf_from(page.text)}  # fmt: skip
+        assert browser.post("/password/reset", data=data).status_code == 200
+
+        newcomer = "newcomer@example.com"
+        data = {"email": newcomer, "name": "New", "password": signup_password,
+                "csrf_token": form_csrf(browser, "/signup", seen)}  # fmt: skip
+        assert browser.post("/signup", data=data).status_code == 200
+        link = wait_for_link(smtp, newcomer, "/verify-email?token=", seen, 1)
+        assert browser.get(link).status_code == 200
+        login = {"username": newcomer, "password": signup_password, "csrf_token": form_csrf(browser, "/login", seen)}
+        assert browser.post("/login", data=login).status_code == 303
+        seen.add_cookies(browser)
+        data = {"current_password": signup_password, "password": changed_password,
+                "csrf_token": form_csrf(browser, "/account/password", seen)}  # fmt: skip
+        assert browser.post("/account/password", data=data).status_code == 200
+
+
 REFUSED_TABLES = ("login_sessions", "users")
 
 
@@ -239,10 +284,10 @@ def refuse_writes(database_url: str, *, on: bool) -> None:
     run_sync(go)
 
 
-def failing_use(live: LiveIdp, seen: Seen, admin_token: str) -> None:
+def failing_use(live: LiveIdp, seen: Seen, admin_token: str, password: str = PASSWORD) -> None:
     """Sign-in and an operator creating a user while the database refuses to store them: 500s, nothing stored."""
     with httpx.Client(base_url=live.issuer, follow_redirects=False, timeout=10) as browser:
-        assert sign_in(browser, seen, PASSWORD).status_code == 500
+        assert sign_in(browser, seen, password).status_code == 500
     password = seen.add("password", "a password the database refused 9Tv")
     with httpx.Client(base_url=live.issuer, timeout=10, headers={"Authorization": f"Bearer {admin_token}"}) as admin:
         refused = admin.post("/admin/api/users", json={"email": "late@example.com", "password": password})
@@ -281,20 +326,30 @@ def leaks(lines: list[str], secrets: dict[str, str]) -> list[str]:
 
 def test_no_log_line_holds_a_secret(database_url: str, debug_logs: io.StringIO) -> None:
     seen = Seen()
-    live = LiveIdp(database_url)
-    live.start()
-    try:
-        normal_use(live, seen)
-        admin_token = next(v for k, v in seen.values.items() if k.startswith("admin token"))
-        refuse_writes(database_url, on=True)
+    with smtp_server() as smtp:
+        live = LiveIdp(database_url, smtp_url=smtp.url, signup="open", outbox_poll_seconds=0.2)
+        live.start()
         try:
-            failing_use(live, seen, admin_token)
+            _use(live, seen, smtp, database_url)
+            stored = live.call(stored_secrets)
         finally:
-            refuse_writes(database_url, on=False)
-        stored = live.call(stored_secrets)
-    finally:
-        live.stop()
+            live.stop()
+    _check(debug_logs, seen, stored)
 
+
+def _use(live: LiveIdp, seen: Seen, smtp: SmtpServer, database_url: str) -> None:
+    normal_use(live, seen)
+    self_service_use(live, seen, smtp)
+    admin_token = next(v for k, v in seen.values.items() if k.startswith("admin token"))
+    refuse_writes(database_url, on=True)
+    try:
+        # The person's password is the one set through the reset link by now.
+        failing_use(live, seen, admin_token, next(v for k, v in seen.values.items() if k.startswith("reset password")))
+    finally:
+        refuse_writes(database_url, on=False)
+
+
+def _check(debug_logs: io.StringIO, seen: Seen, stored: list[str]) -> None:
     lines = debug_logs.getvalue().splitlines()
     text_of_logs = "\n".join(lines)
     # The run did reach the logs it checks: debug lines, access lines, and the database failures at ERROR.
