@@ -77,7 +77,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         workers=settings.password_pool_size,
         queue=settings.password_queue,
     )
-    metrics = Metrics(lambda: pool.queued)
+    metrics = Metrics(lambda: pool.queued, password_queue_limit=settings.password_queue)
     cookies = CookiePolicy(secure=settings.secure_cookies)
 
     @contextlib.asynccontextmanager

@@ -83,6 +83,7 @@ class Idp:
 async def build_services(settings: Settings, clock: Clock, metrics: Metrics, pool: PasswordPool) -> Idp:
     """Connect to the database and assemble the services (the schema must already be migrated)."""
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    metrics.watch_database("main", db)
     keys = await load_instance_keys(db, settings, clock)
     cookies = CookiePolicy(secure=settings.secure_cookies)
     audit = AuditLog(clock, db)
@@ -101,6 +102,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
     # The outbox worker has its own small pool: a slow delivery round never holds connections requests need, and
     # its statements are not counted against any request's round trips.
     outbox_db = Database(settings.database_url, pool_size=2)
+    metrics.watch_database("outbox", outbox_db)
     outbox = Outbox(
         outbox_db,
         clock,

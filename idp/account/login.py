@@ -37,6 +37,7 @@ LOGIN_QUERY = {"next": MAX_CONTINUATION, "reauth": 1, "login_hint": MAX_EMAIL_LE
 
 def rate_limited_page(request: Request, exc: RateLimited) -> Response:
     """429 with Retry-After and a page saying when to try again (the precise reason stays in the log)."""
+    services(request).metrics.lockout(exc.scope)
     return render(
         request,
         "login/rate_limited.html",

@@ -65,12 +65,15 @@ async def _submit(request: Request, kind: str) -> Response:
         factor = await idp.mfa.verify(active.user, form["code"], kind=kind, client_ip=ip, device=device)
     except InvalidCode:
         idp.metrics.logins.labels("failure").inc()
+        idp.metrics.second_step.labels(kind, "failure").inc()
         return _form(request, kind, next_url, error=messages.WRONG_CODE, status=400)
     except RateLimited as exc:
         idp.metrics.logins.labels("rate_limited").inc()
+        idp.metrics.second_step.labels(kind, "rate_limited").inc()
         return rate_limited_page(request, exc)
     cookie, _ = await idp.mfa.complete_sign_in(active, factor, client_ip=ip, device=device)
     idp.metrics.logins.labels("success").inc()
+    idp.metrics.second_step.labels(kind, "success").inc()
     # Someone whose authenticator came with an import gets backup codes now, once.
     first_codes = await idp.mfa.issue_first_codes(active.user, cookie, client_ip=ip) if kind == "otp" else None
     if first_codes:

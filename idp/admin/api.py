@@ -152,6 +152,7 @@ async def _authenticate(request: Request) -> AdminIdentity:
             async with idp.db.transaction() as session:
                 await idp.limiter.check(session, limits)
     except RateLimited as exc:
+        idp.metrics.lockout(exc.scope)
         # The refused attempt was not tried: it does not count, so the window still passes by itself.
         async with idp.db.transaction() as session:
             await idp.limiter.release(session, reserved)

@@ -71,6 +71,7 @@ class Outbox:
 
     def register(self, kind: str, deliver: Deliver, describe: Describe) -> None:
         self._handlers[kind] = (deliver, describe)
+        self._metrics.outbox_kinds([kind])
 
     async def run_once(self) -> int:
         """Claim the due messages and try each once; returns how many were tried."""
