@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -35,6 +36,14 @@ def run_idp(
     return subprocess.run(
         [*IDP, *args], input=stdin, capture_output=True, text=True, env=env, cwd=cwd, timeout=60, check=False
     )
+
+
+async def arun_idp(
+    *args: str, database_url: str, cwd: Path, stdin: str = "", extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`run_idp` from a test whose app runs in this event loop: waiting in a thread keeps the app's loop turning,
+    so a transaction it has open (SQLite's one write lock) can finish instead of holding out the command."""
+    return await asyncio.to_thread(run_idp, *args, database_url=database_url, cwd=cwd, stdin=stdin, extra_env=extra_env)
 
 
 def assert_one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
@@ -84,7 +93,7 @@ def test_migrate_on_postgresql(migrated: str) -> None:
 
 
 async def test_created_user_is_printed_and_can_sign_in(migrated: str, tmp_path: Path, start_app: StartApp) -> None:
-    result = run_idp(
+    result = await arun_idp(
         "users",
         "create",
         "--email",
@@ -121,10 +130,10 @@ async def test_password_stdin_keeps_inner_and_trailing_spaces(
     migrated: str, tmp_path: Path, start_app: StartApp
 ) -> None:
     password = "  spaces at both ends  "
-    result = run_idp(
+    result = (await arun_idp(
         "users", "create", "--email", "sp@example.com", "--password-stdin",
         database_url=migrated, cwd=tmp_path, stdin=password + "\r\n",
-    )  # fmt: skip
+    ))  # fmt: skip
     assert result.returncode == 0, result.stderr
     running = await start_app(
         Settings(_env_file=None, database_url=migrated, issuer="http://testserver", **FAST_ARGON2)  # type: ignore[call-arg]

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from idp.config import Settings
-from tests.cli.test_cli import assert_one_line_failure, run_idp
+from tests.cli.test_cli import arun_idp, assert_one_line_failure
 from tests.conftest import FAST_ARGON2, Running
 from tests.support.admin import audit_events
 from tests.support.pages import csrf_from, make_user, submit_login
@@ -23,7 +23,7 @@ async def test_reset_link_sets_a_new_password_once(migrated: str, tmp_path: Path
     settings = Settings(_env_file=None, database_url=migrated, issuer="http://testserver", **FAST_ARGON2)  # type: ignore[call-arg]
     running = await start_app(settings)
     user = await make_user(running.idp)
-    result = run_idp("users", "reset-link", "--email", "Person@Example.com", database_url=migrated, cwd=tmp_path)
+    result = await arun_idp("users", "reset-link", "--email", "Person@Example.com", database_url=migrated, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     assert printed["id"] == user.id
@@ -48,6 +48,8 @@ async def test_reset_link_sets_a_new_password_once(migrated: str, tmp_path: Path
     assert (event.user_id, event.actor) == (user.id, "cli")
     assert url.query.removeprefix("token=") not in event.details
 
-    missing = run_idp("users", "reset-link", "--email", "nobody@example.com", database_url=migrated, cwd=tmp_path)
+    missing = await arun_idp(
+        "users", "reset-link", "--email", "nobody@example.com", database_url=migrated, cwd=tmp_path
+    )
     assert missing.returncode != 0
     assert "no user" in assert_one_line_failure(missing)

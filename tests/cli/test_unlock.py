@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from idp.config import Settings
-from tests.cli.test_cli import assert_one_line_failure, run_idp
+from tests.cli.test_cli import arun_idp, assert_one_line_failure
 from tests.conftest import FAST_ARGON2, Running
 from tests.support.admin import audit_events
 from tests.support.pages import PASSWORD, make_user, submit_login
@@ -25,7 +25,7 @@ async def test_users_unlock_opens_a_locked_account(migrated: str, tmp_path: Path
             assert (await submit_login(client, "person@example.com", "wrong")).status_code == 400
         assert (await submit_login(client, "person@example.com", PASSWORD)).status_code == 429
 
-        result = run_idp("users", "unlock", "--email", "Person@Example.com", database_url=migrated, cwd=tmp_path)
+        result = await arun_idp("users", "unlock", "--email", "Person@Example.com", database_url=migrated, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["id"] == user.id
 
@@ -33,6 +33,6 @@ async def test_users_unlock_opens_a_locked_account(migrated: str, tmp_path: Path
     [event] = await audit_events(running, "admin.user_unlocked")
     assert (event.user_id, event.actor) == (user.id, "cli")
 
-    missing = run_idp("users", "unlock", "--email", "nobody@example.com", database_url=migrated, cwd=tmp_path)
+    missing = await arun_idp("users", "unlock", "--email", "nobody@example.com", database_url=migrated, cwd=tmp_path)
     assert missing.returncode != 0
     assert "no user" in assert_one_line_failure(missing)
