@@ -105,8 +105,9 @@ class GrantService:
     ) -> str:
         code = new_opaque(32)
         now = self._clock.now()
-        async with self._db.transaction() as session:
-            await store.insert_code(
+        # One INSERT: no transaction around it.
+        await self._db.write_one(
+            lambda session: store.insert_code(
                 session,
                 {
                     "code_hash": sha256_hex(code),
@@ -125,6 +126,7 @@ class GrantService:
                     "expires_at": now + self._code_ttl,
                 },
             )
+        )
         return code
 
     async def exchange_code(

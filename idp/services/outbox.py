@@ -73,8 +73,9 @@ class Outbox:
     async def run_once(self) -> int:
         """Claim the due messages and try each once; returns how many were tried."""
         now = self._clock.now()
-        async with self.db.transaction() as session:
-            claimed = list(await store.claim_due(session, now, now + self._lease, BATCH))
+        # One UPDATE ... RETURNING, atomic by itself: no transaction around it, so SQLite's write lock is held for
+        # that statement only (an operator command never waits on a poll that its process paused mid-transaction).
+        claimed = list(await self.db.write_one(lambda session: store.claim_due(session, now, now + self._lease, BATCH)))
         await asyncio.gather(*(self._try(message) for message in claimed))
         return len(claimed)
 
@@ -120,8 +121,7 @@ class Outbox:
         log.info("outbox message %s (%s) try %s failed: %s", message.id, message.kind, message.attempts, reason)
 
     async def refresh_queue_metric(self) -> None:
-        async with self.db.transaction() as session:
-            counts = await store.count_by_kind(session)
+        counts = await self.db.read(store.count_by_kind)
         for kind in self._handlers:
             self._metrics.outbox_queued.labels(kind).set(counts.get(kind, 0))
 
