@@ -72,8 +72,9 @@ class CodeService:
         """A new single-use code for this sign-in and request; only its hash is stored."""
         code = new_opaque(32)
         now = self._clock.now()
-        async with self._db.transaction() as session:
-            await store.insert_code(
+        # One INSERT: no transaction around it.
+        await self._db.write_one(
+            lambda session: store.insert_code(
                 session,
                 {
                     "code_hash": sha256_hex(code),
@@ -92,6 +93,7 @@ class CodeService:
                     "expires_at": now + self._code_ttl,
                 },
             )
+        )
         return code
 
     async def exchange_code(

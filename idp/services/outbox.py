@@ -80,8 +80,9 @@ class Outbox:
         # queue for every second.
         if not await self.db.read(partial(store.any_due, now=now)):
             return 0
-        async with self.db.transaction() as session:
-            claimed = list(await store.claim_due(session, now, now + self._lease, BATCH))
+        # One UPDATE ... RETURNING, atomic by itself: no transaction around it, so SQLite's write lock is held for
+        # that statement only (an operator command never waits on a poll that its process paused mid-transaction).
+        claimed = list(await self.db.write_one(lambda session: store.claim_due(session, now, now + self._lease, BATCH)))
         await asyncio.gather(*(self._try(message) for message in claimed))
         return len(claimed)
 

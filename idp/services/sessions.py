@@ -20,6 +20,12 @@ from idp.store.models import LoginSession, User
 
 # Writing last_seen on every request would turn each page view into a write; a minute's slack is harmless.
 TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+class _WriteNeeded(Exception):
+    """A read-only resolve found that the session must be touched or ended."""
+
+
 # Cookie values are 43 characters; anything much longer is not ours and is not worth hashing.
 MAX_COOKIE_LENGTH = 100
 # A password-checked session waiting for its second step lives this long at most.
@@ -156,11 +162,12 @@ class SessionService:
         return cookie
 
     async def resolve(
-        self, session: AsyncSession, cookie: str | None, *, allow_pending: bool = False
+        self, session: AsyncSession, cookie: str | None, *, allow_pending: bool = False, read_only: bool = False
     ) -> ActiveSession | None:
         """The live session behind `cookie`, or None; an expired one is deleted on the way.
 
-        Pending sessions (password done, second step not) count only with `allow_pending`.
+        Pending sessions (password done, second step not) count only with `allow_pending`. With `read_only`,
+        raises _WriteNeeded instead of deleting or touching (the caller then resolves in a transaction).
         """
         if not cookie or len(cookie) > MAX_COOKIE_LENGTH:
             return None
@@ -171,11 +178,15 @@ class SessionService:
         row, user = found
         now = self._clock.now()
         if row.expires_at <= now or row.last_seen_at + self.idle <= now or user.disabled:
+            if read_only:
+                raise _WriteNeeded
             await enqueue_logouts(session, await store.delete_session(session, id_hash), now)
             return None
         if row.pending and not allow_pending:
             return None
         if now - row.last_seen_at >= TOUCH_INTERVAL:
+            if read_only:
+                raise _WriteNeeded
             await store.touch_session(session, id_hash, now)
         return ActiveSession(
             id_hash=id_hash,
@@ -193,6 +204,14 @@ class SessionService:
         """`resolve` in its own transaction, for pages that only need to know who is signed in."""
         if not cookie:
             return None
+        # Most page loads only read (the session is touched at most once a minute): look without a transaction,
+        # and take one only when the session must be touched or ended.
+        try:
+            return await self._db.read(
+                lambda session: self.resolve(session, cookie, allow_pending=allow_pending, read_only=True)
+            )
+        except _WriteNeeded:
+            pass
         async with self._db.transaction() as session:
             return await self.resolve(session, cookie, allow_pending=allow_pending)
 

@@ -81,6 +81,11 @@ class Database:
                 raise
         return await self._read(work)
 
+    async def write_one(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` that sends a single writing statement, without BEGIN/COMMIT around it (a statement is atomic by
+        itself). Not retried: a statement whose connection died may have been applied."""
+        return await self._read(work)
+
     async def _read(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         async with self._readers() as session:
             return await work(session)
