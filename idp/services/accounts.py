@@ -249,9 +249,7 @@ class AccountService:
             if row is None or row.user_id != user.id:
                 raise LinkInvalid("used meanwhile")
             # The link reached the person's mailbox: that verifies the address as well as a verification link would.
-            await users_store.update_user(
-                session, user.id, {"password_hash": password_hash, "email_verified": True, "updated_at": now}
-            )
+            await users_store.set_password_hash(session, user.id, password_hash, now, email_verified=True)
             await store.use_all_of_user(session, user.id, RESET, now)
             ended = await end_sessions_and_tokens(session, user.id, now)
             cleared = await self._limiter.unlock(session, user)

@@ -136,7 +136,7 @@ class LoginService:
         methods = ("pwd",)
         async with self._db.transaction() as session:
             if legacy and new_hash:
-                await import_store.adopt_password_hash(session, user.id, new_hash, self._clock.now())
+                await users_store.set_password_hash(session, user.id, new_hash, self._clock.now())
                 await self._audit.record(
                     session, "login.imported_password_adopted", user_id=user.id, client_ip=client_ip
                 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.store.models import BackupCode, Client, ExternalId, LegacyPasswordHash, TotpCredential, User
@@ -28,12 +28,6 @@ async def legacy_hashes_of(session: AsyncSession, user_id: str) -> list[str]:
         .order_by(LegacyPasswordHash.id)
     )
     return list((await session.execute(query)).scalars().all())
-
-
-async def adopt_password_hash(session: AsyncSession, user_id: str, password_hash: str, now: datetime) -> None:
-    """The person's own argon2id hash replaces every imported one."""
-    await session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash, updated_at=now))
-    await session.execute(delete(LegacyPasswordHash).where(LegacyPasswordHash.user_id == user_id))
 
 
 async def lacks_backup_codes(session: AsyncSession, user_id: str) -> bool:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.errors import Conflict
-from idp.store.models import User
+from idp.store.models import LegacyPasswordHash, User
 
 
 async def insert_user(session: AsyncSession, user: User) -> User:
@@ -31,8 +31,15 @@ async def find_user(session: AsyncSession, user_id: str) -> User | None:
     return await session.get(User, user_id)
 
 
-async def set_password_hash(session: AsyncSession, user_id: str, password_hash: str, now: datetime) -> None:
-    await session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash, updated_at=now))
+async def set_password_hash(
+    session: AsyncSession, user_id: str, password_hash: str, now: datetime, *, email_verified: bool | None = None
+) -> None:
+    """The person's own argon2id hash: it replaces every hash imported from a job board (INTERFACE §7)."""
+    values: dict[str, object] = {"password_hash": password_hash, "updated_at": now}
+    if email_verified is not None:
+        values["email_verified"] = email_verified
+    await session.execute(update(User).where(User.id == user_id).values(**values))
+    await session.execute(delete(LegacyPasswordHash).where(LegacyPasswordHash.user_id == user_id))
 
 
 async def list_users(

@@ -161,3 +161,20 @@ async def test_imported_authenticator_second_step_amr_and_backup_codes_once(
             "/login/verify", data={"code": totp_code(secret, clock.now()), "csrf_token": csrf_from(page.text)}
         )
         assert again.status_code == 303
+
+
+async def test_a_password_reset_drops_the_boards_hashes(running: Running, client: httpx.AsyncClient) -> None:
+    """A password set at idp (here through a reset link) replaces the imported hashes: the old board's password
+    stops working, even for an account that had never signed in here."""
+    await _import(running, {"email": "reset@example.com", "password_hash": PRODUCERS["bcrypt-2b"](BOARD_PASSWORD)})
+    user = await user_row(running, "reset@example.com")
+    assert len(await legacy_of(running, user.id)) == 1
+
+    url = await running.idp.accounts.reset_link_for_support(user.id, actor="test", send=False)
+    token = httpx.URL(url).params["token"]
+    await running.idp.accounts.reset_password(token, "a new passphrase of mine", "", client_ip="")
+
+    assert await legacy_of(running, user.id) == []
+    assert (await user_row(running, "reset@example.com")).password_hash.startswith("$argon2id$")  # type: ignore[union-attr]
+    assert (await submit_login(client, "reset@example.com", BOARD_PASSWORD)).status_code == 400
+    assert (await submit_login(client, "reset@example.com", "a new passphrase of mine")).status_code == 303
