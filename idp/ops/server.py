@@ -45,7 +45,30 @@ class IdpConfig(uvicorn.Config):
         self.request_timeout = request_timeout
 
 
-class TimedH11Protocol(H11Protocol):
+class _RequestDeadline:
+    """The clock both protocols share: armed while a request may still be arriving, stopped once it is in."""
+
+    loop: asyncio.AbstractEventLoop
+    request_timeout: float
+    request_deadline: asyncio.TimerHandle | None
+
+    def _arm(self) -> None:
+        self._disarm()
+        # A context of its own: the log line must not carry the request id of whatever ran last on this loop.
+        self.request_deadline = self.loop.call_later(
+            self.request_timeout, self._timed_out, context=contextvars.Context()
+        )
+
+    def _disarm(self) -> None:
+        if self.request_deadline is not None:
+            self.request_deadline.cancel()
+            self.request_deadline = None
+
+    def _timed_out(self) -> None:
+        raise NotImplementedError
+
+
+class TimedH11Protocol(_RequestDeadline, H11Protocol):
     """uvicorn's h11 protocol, where a request must arrive whole within the request timeout.
 
     The clock starts when the connection opens and again at the first byte of each later request, and stops
@@ -85,18 +108,6 @@ class TimedH11Protocol(H11Protocol):
         self._disarm()
         super().connection_lost(exc)
 
-    def _arm(self) -> None:
-        self._disarm()
-        # A context of its own: the log line must not carry the request id of whatever ran last on this loop.
-        self.request_deadline = self.loop.call_later(
-            self.request_timeout, self._timed_out, context=contextvars.Context()
-        )
-
-    def _disarm(self) -> None:
-        if self.request_deadline is not None:
-            self.request_deadline.cancel()
-            self.request_deadline = None
-
     def _timed_out(self) -> None:
         self.request_deadline = None
         if self.transport.is_closing() or self.conn.their_state not in _RECEIVING:
@@ -122,7 +133,7 @@ class HeadersTooLarge(Exception):
     """Raised from a parser callback: httptools turns it into a parser error, answered 400 and closed."""
 
 
-class TimedHttpToolsProtocol(HttpToolsProtocol):
+class TimedHttpToolsProtocol(_RequestDeadline, HttpToolsProtocol):
     """uvicorn's httptools protocol with the same request timeout as `TimedH11Protocol`, and the same bound on the
     request line plus headers (MAX_HEADER_BYTES) that h11 enforces by itself."""
 
@@ -179,18 +190,6 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
-
-    def _arm(self) -> None:
-        self._disarm()
-        # A context of its own: the log line must not carry the request id of whatever ran last on this loop.
-        self.request_deadline = self.loop.call_later(
-            self.request_timeout, self._timed_out, context=contextvars.Context()
-        )
-
-    def _disarm(self) -> None:
-        if self.request_deadline is not None:
-            self.request_deadline.cancel()
-            self.request_deadline = None
 
     def _timed_out(self) -> None:
         self.request_deadline = None
