@@ -24,6 +24,15 @@ def new_opaque(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+def new_identifier(nbytes: int) -> str:
+    """Like `new_opaque`, never beginning with "-": an id an operator passes to a command (`idp clients show ID`)
+    must not read as an option."""
+    while True:
+        value = secrets.token_urlsafe(nbytes)
+        if not value.startswith("-"):
+            return value
+
+
 def sha256_hex(value: str) -> str:
     """The stored form of a high-entropy secret (session ids, tokens): SHA-256, no salt needed."""
     return hashlib.sha256(value.encode()).hexdigest()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from idp.auth.tokens import new_opaque, sha256_hex
+from idp.auth.tokens import new_identifier, new_opaque, sha256_hex
 from idp.clock import Clock
 from idp.errors import InvalidInput, NotFound
 from idp.services.audit import AuditLog
@@ -275,7 +275,7 @@ class ClientService:
         secret = None if public else new_opaque(32)
         now = self._clock.now()
         row = Client(
-            client_id=new_opaque(18),
+            client_id=new_identifier(18),
             name=name,
             secret_hash=sha256_hex(secret) if secret else None,
             public=public,

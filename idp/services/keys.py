@@ -18,7 +18,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from idp.auth.crypto import Sealer
-from idp.auth.tokens import jws_header, new_opaque
+from idp.auth.tokens import jws_header, new_identifier
 from idp.clock import Clock
 from idp.errors import Conflict, NotFound
 from idp.store import keys as store
@@ -140,7 +140,7 @@ class KeyRing:
 
     async def _new_key(self, alg: str) -> SigningKey:
         key = await asyncio.to_thread(_generate, alg)
-        kid = new_opaque(12)
+        kid = new_identifier(12)
         pem = key.as_pem(private=True)
         public = {**key.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
         return SigningKey(

@@ -78,6 +78,7 @@ def _environments() -> dict[str, Environment]:
             lstrip_blocks=True,
             undefined=StrictUndefined,
         )
+        # jinja2.ext.i18n adds this method to the Environment at run time; the stubs do not know it.
         env.install_gettext_translations(load_translations(locale), newstyle=True)  # type: ignore[attr-defined]
         result[locale] = env
     return result

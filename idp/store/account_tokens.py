@@ -55,7 +55,7 @@ async def use_all_of_user(session: AsyncSession, user_id: str, purpose: str, now
         .where(AccountToken.user_id == user_id, AccountToken.purpose == purpose, AccountToken.used_at.is_(None))
         .values(used_at=now)
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def count_since(session: AsyncSession, user_id: str, purpose: str, since: datetime) -> int:
@@ -89,4 +89,4 @@ async def latest_next_url(session: AsyncSession, user_id: str, purpose: str) -> 
 async def purge_expired(session: AsyncSession, before: datetime) -> int:
     """Drop links that expired before `before` (housekeeping); kept a while so the limits can count them."""
     result = await session.execute(delete(AccountToken).where(AccountToken.expires_at < before))
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
