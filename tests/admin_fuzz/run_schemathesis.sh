@@ -46,6 +46,9 @@ export IDP_ARGON2_TIME_COST=1
 export IDP_ADMIN_MAX_FAILURES_PER_ADDRESS=100000
 export IDP_LOG_LEVEL=INFO
 export IDP_MANAGEMENT_PORT=0  # no second listener: nothing here scrapes /metrics
+# The JSON Lines serializer for the import endpoint (tests/admin_fuzz/fuzz_hooks.py).
+export PYTHONPATH="$(pwd)/tests/admin_fuzz${PYTHONPATH:+:$PYTHONPATH}"
+export SCHEMATHESIS_HOOKS=fuzz_hooks
 cd "$work"  # no .env of the repository is read, and schemathesis leaves its files here
 
 "$IDP" migrate >/dev/null
