@@ -91,7 +91,16 @@ class Database:
             return await work(session)
 
     async def ping(self) -> None:
-        """Raise if the database does not answer."""
+        """Raise if the database does not answer; a pooled connection found dead is replaced once, as for reads
+        (right after a failover the pool may hand one out before asyncpg has seen its socket close)."""
+        try:
+            await self._ping()
+        except exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            await self._ping()
+
+    async def _ping(self) -> None:
         async with self.engine.connect() as conn:
             # Outside a transaction: a readiness probe must not queue for SQLite's write lock.
             await conn.execution_options(**self._read_options)
