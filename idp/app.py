@@ -22,6 +22,7 @@ from idp.admin.imports import IMPORT_BODY_LIMIT
 from idp.auth.passwords import PasswordPool
 from idp.clock import Clock
 from idp.config import Settings
+from idp.console import console_routes
 from idp.container import Idp, build_services
 from idp.oidc import authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo
 from idp.oidc.cors import PublicCorsMiddleware
@@ -153,6 +154,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/end_session/confirm", end_session.end_session_confirm, methods=["POST"]),
         *probes,
         *admin_routes(),
+        *console_routes(),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     # /metrics only on the management port, which deployments do not publish (INTERFACE §6).

@@ -407,6 +407,17 @@ def cmd_users_reset_link(args: argparse.Namespace) -> None:
     _operate(go)
 
 
+def cmd_users_role(args: argparse.Namespace) -> None:
+    """grant-role / revoke-role: the person as JSON with the roles they hold afterwards."""
+
+    async def go(idp: Idp) -> Any:
+        user = await _find_user(idp, args.email)
+        roles = await idp.users.set_role(user.id, args.role, args.held, actor=CLI_ACTOR)
+        return {**_user_json(user), "roles": roles}
+
+    _operate(go)
+
+
 async def _find_user(idp: Idp, key: str) -> Any:
     """A user by id, or by email when `key` contains an @."""
     from idp.errors import NotFound
@@ -749,6 +760,14 @@ def build_parser() -> argparse.ArgumentParser:
     reset_link_who.add_argument("--email", help="the account's email")
     reset_link_who.add_argument("user", nargs="?", help="or the user id")
     reset_link.set_defaults(func=cmd_users_reset_link)
+    for name, held, text in (
+        ("grant-role", True, "give an account a staff role for the support console at /admin (audited)"),
+        ("revoke-role", False, "take a staff role away (audited)"),
+    ):
+        role = users.add_parser(name, help=text)
+        role.add_argument("--email", required=True, help="the account's email")
+        role.add_argument("--role", required=True, help="support (people) or admin (also clients, keys, tokens)")
+        role.set_defaults(func=cmd_users_role, held=held)
 
     clients_list = clients.add_parser("list", help="list clients")
     clients_list.add_argument("--after", help="continue after this client id")

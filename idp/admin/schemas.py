@@ -35,6 +35,9 @@ class UserOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     mfa: MfaOut
+    roles: list[str] = Field(
+        default_factory=list, description="staff roles (support, admin) for the support console at /admin"
+    )
 
 
 class SessionClientOut(BaseModel):
@@ -66,6 +69,9 @@ class UserCreate(Strict):
 class UserPatch(Strict):
     name: StrictStr | None = Field(default=None, max_length=200)
     disabled: StrictBool | None = None
+    roles: list[Literal["support", "admin"]] | None = Field(
+        default=None, max_length=2, description="the staff roles the person holds from now on (each change audited)"
+    )
 
 
 class MfaReset(Strict):

@@ -31,6 +31,7 @@ async def user_out(call: Call, user: User) -> UserOut:
         created_at=user.created_at,
         updated_at=user.updated_at,
         mfa=MfaOut(enabled=status.enabled, since=status.since, backup_codes_left=status.backup_codes_left),
+        roles=await call.idp.users.roles(user.id),
     )
 
 
@@ -72,13 +73,24 @@ async def get_user(call: Call) -> UserOut:
 
 
 @operation(
-    "PATCH", "/users/{user_id}", summary="Change name or disabled", body=UserPatch, response=UserOut, errors=(404,)
+    "PATCH",
+    "/users/{user_id}",
+    summary="Change name, disabled or staff roles",
+    body=UserPatch,
+    response=UserOut,
+    errors=(404,),
 )
 async def update_user(call: Call) -> UserOut:
     body: UserPatch = call.body
-    user = await call.idp.users.update(
-        call.path["user_id"], name=body.name, disabled=body.disabled, actor=call.admin.actor, client_ip=call.client_ip
-    )
+    user_id = call.path["user_id"]
+    if body.roles is not None:
+        await call.idp.users.set_roles(user_id, list(body.roles), actor=call.admin.actor, client_ip=call.client_ip)
+    if body.roles is None or body.name is not None or body.disabled is not None:
+        user = await call.idp.users.update(
+            user_id, name=body.name, disabled=body.disabled, actor=call.admin.actor, client_ip=call.client_ip
+        )
+    else:
+        user = await call.idp.users.load(user_id)
     return await user_out(call, user)
 
 

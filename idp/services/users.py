@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import unicodedata
 import uuid
@@ -17,12 +18,15 @@ from idp.services.audit import AuditLog
 from idp.services.backchannel import enqueue_logouts
 from idp.store import grants as grants_store
 from idp.store import mfa as mfa_store
+from idp.store import roles as roles_store
 from idp.store import sessions as sessions_store
 from idp.store import users as store
 from idp.store.db import Database
 from idp.store.models import User
 
 MAX_EMAIL_LENGTH = 320
+# Staff roles (INTERFACE §5): `support` works the console's people pages; `admin` also clients, keys, tokens.
+ROLES = ("support", "admin")
 MAX_NAME_LENGTH = 200
 MIN_PASSWORD_LENGTH = 8  # NIST SP 800-63B §5.1.1.2
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -229,3 +233,62 @@ class UserService:
             await self._audit.record(
                 session, "admin.sessions_revoked", user_id=user_id, actor=actor, client_ip=client_ip, **ended
             )
+
+    async def search(self, email_prefix: str, *, limit: int) -> builtins.list[User]:
+        """People whose email starts with `email_prefix` (compared form), by email; none for an empty prefix."""
+        prefix = normalize_email(email_prefix)
+        if not prefix or len(prefix) > MAX_EMAIL_LENGTH:
+            return []
+        async with self._db.transaction() as session:
+            return list(await store.search_users_by_email_prefix(session, prefix, limit=limit))
+
+    # -- staff roles ---------------------------------------------------------------------------------------
+
+    async def roles(self, user_id: str) -> builtins.list[str]:
+        """The person's staff roles, sorted (none for an unknown id)."""
+        async with self._db.transaction() as session:
+            return await roles_store.roles_of(session, user_id) if len(user_id) <= 36 else []
+
+    async def roles_of_users(self, user_ids: builtins.list[str]) -> dict[str, builtins.list[str]]:
+        async with self._db.transaction() as session:
+            return await roles_store.roles_of_users(session, user_ids)
+
+    async def set_role(
+        self, user_id: str, role: str, held: bool, *, actor: str, client_ip: str = ""
+    ) -> builtins.list[str]:
+        """Grant (`held`) or revoke `role`; audited when it changes. Returns the roles now held.
+
+        InvalidInput for a role that is not one of ROLES, NotFound for an unknown person."""
+        if role not in ROLES:
+            raise InvalidInput(f"role must be one of: {', '.join(ROLES)}")
+        async with self._db.transaction() as session:
+            await _find(session, user_id)
+            if held:
+                changed = await roles_store.insert_role(session, user_id, role, self._clock.now())
+            else:
+                changed = await roles_store.delete_role(session, user_id, role)
+            if changed:
+                await self._audit.record(
+                    session,
+                    "admin.role_granted" if held else "admin.role_revoked",
+                    user_id=user_id,
+                    actor=actor,
+                    client_ip=client_ip,
+                    role=role,
+                )
+            return await roles_store.roles_of(session, user_id)
+
+    async def set_roles(
+        self, user_id: str, roles: builtins.list[str], *, actor: str, client_ip: str = ""
+    ) -> builtins.list[str]:
+        """Make the person's roles exactly `roles` (the admin API's PATCH); each change audited."""
+        unknown = sorted(set(roles) - set(ROLES))
+        if unknown:
+            raise InvalidInput(f"role must be one of: {', '.join(ROLES)}")
+        held = await self.roles(user_id)
+        for role in ROLES:
+            if (role in roles) != (role in held):
+                held = await self.set_role(user_id, role, role in roles, actor=actor, client_ip=client_ip)
+        if not held and not roles:
+            await self.load(user_id)  # NotFound for an unknown id even when nothing changes
+        return held

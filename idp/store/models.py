@@ -390,3 +390,13 @@ class LegacyPasswordHash(Base):
     user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
     password_hash: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UserRole(Base):
+    """A staff role held by an idp account (INTERFACE §5): `support` or `admin`, for the console at /admin."""
+
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)

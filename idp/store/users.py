@@ -62,3 +62,10 @@ async def update_user(session: AsyncSession, user_id: str, values: dict[str, obj
 async def delete_user(session: AsyncSession, user_id: str) -> bool:
     result = await session.execute(delete(User).where(User.id == user_id))
     return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
+
+
+async def search_users_by_email_prefix(session: AsyncSession, prefix_norm: str, *, limit: int) -> Sequence[User]:
+    """Users whose compared email starts with `prefix_norm`, by email; LIKE's wildcards in it match themselves."""
+    escaped = prefix_norm.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = select(User).where(User.email_norm.like(escaped + "%", escape="\\")).order_by(User.email_norm).limit(limit)
+    return (await session.execute(query)).scalars().all()
