@@ -33,6 +33,8 @@ from idp.admin import api as admin_api
 from idp.app import create_app
 from idp.clock import FrozenClock
 from idp.config import Settings
+from idp.console import operators as console_operators
+from idp.console import people as console_people
 from idp.oidc import authorize, client_auth, end_session, token
 from idp.ops.listeners import Listener
 from tests.conftest import FAST_ARGON2, TABLES, Running, truncate_pg
@@ -92,6 +94,29 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/healthz"): (),
     ("GET", "/readyz"): (),
     ("GET", "/metrics"): (),
+    # The support console: the fuzzing browser holds no role, so every request is refused before it acts.
+    ("GET", "/admin"): (*PAGE_QUERY, *console_people.SEARCH_QUERY),
+    ("GET", "/admin/users/{user_id}"): PAGE_QUERY,
+    ("GET", "/admin/users/{user_id}/reset-mfa"): PAGE_QUERY,
+    ("POST", "/admin/users/{user_id}/reset-mfa"): ("reason",),
+    ("POST", "/admin/users/{user_id}/unlock"): (),
+    ("POST", "/admin/users/{user_id}/password-reset"): (),
+    ("POST", "/admin/users/{user_id}/sessions/revoke"): (),
+    ("POST", "/admin/users/{user_id}/disable"): (),
+    ("POST", "/admin/users/{user_id}/enable"): (),
+    ("GET", "/admin/clients"): (*PAGE_QUERY, "after"),
+    ("GET", "/admin/clients/new"): PAGE_QUERY,
+    ("POST", "/admin/clients/new"): tuple(console_operators.CLIENT_FIELDS),
+    ("GET", "/admin/clients/{client_id}"): PAGE_QUERY,
+    ("POST", "/admin/clients/{client_id}"): tuple(console_operators.CLIENT_FIELDS),
+    ("POST", "/admin/clients/{client_id}/secret"): (),
+    ("GET", "/admin/keys"): PAGE_QUERY,
+    ("POST", "/admin/keys/rotate"): (),
+    ("POST", "/admin/keys/{kid}/retire"): (),
+    ("GET", "/admin/tokens"): PAGE_QUERY,
+    ("POST", "/admin/tokens"): tuple(console_operators.TOKEN_FIELDS),
+    ("POST", "/admin/tokens/{token_id}/revoke"): (),
+    ("GET", "/admin/audit"): (*PAGE_QUERY, *console_operators.AUDIT_QUERY),
 }
 # A valid CSRF token and nothing else is a complete request here (sign out): they get only wrong tokens.
 ACTS_ON_CSRF_ALONE = {("POST", "/logout"), ("POST", "/end_session/confirm")}
