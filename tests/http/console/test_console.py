@@ -130,8 +130,8 @@ async def test_support_resets_two_step_verification_with_a_reason(
             assert '<dd class="codes-left">8</dd>' in person.text
             confirm = await browser.get(f"/admin/users/{seeker.id}/reset-mfa")
             assert confirm.status_code == 200
-            assert "Every backup code is removed (8 left now)." in confirm.text
-            assert "signed out everywhere (1 sessions now)" in confirm.text
+            assert "Every backup code is removed (left now: 8)." in confirm.text
+            assert "signed out everywhere (sessions now: 1)" in confirm.text
             csrf = csrf_from(confirm.text)
             # No reason: refused, nothing changed.
             refused = await browser.post(
