@@ -385,3 +385,16 @@ async def test_login_sessions_count_is_untouched_by_looking(running: Running, st
         assert (await browser.get("/admin")).status_code == 200
         async with running.idp.db.transaction() as session:
             assert (await session.execute(select(func.count()).select_from(LoginSession))).scalar_one() == count
+
+
+async def test_without_email_no_reset_link_is_offered_or_sent(running: Running, staff_browser: StaffBrowser) -> None:
+    seeker = await make_user(running.idp)
+    async with staff_browser(SUPPORT, "support") as browser:
+        page = await browser.get(f"/admin/users/{seeker.id}")
+        assert "/password-reset" not in page.text
+        refused = await browser.post(
+            f"/admin/users/{seeker.id}/password-reset", data={"csrf_token": csrf_from(page.text)}
+        )
+        assert refused.status_code == 409
+        assert "Email is off on this service" in refused.text
+    assert await audit_events(running, "admin.password_reset_link") == []
