@@ -292,7 +292,9 @@ async def token_create_submit(request: Request) -> Response:
         return result
     staff, form = result
     try:
-        row, token = await services(request).admin_tokens.create(form["name"], actor=staff.actor)
+        row, token = await services(request).admin_tokens.create(
+            form["name"], actor=staff.actor, client_ip=staff.client_ip
+        )
     except InvalidInput:
         return await _tokens_page(request, staff, name=form["name"], error="name", status=400)
     return await _tokens_page(request, staff, token=token, name=row.name)
@@ -307,7 +309,7 @@ async def token_revoke_submit(request: Request) -> Response:
     try:
         if "\x00" in token_id:
             raise NotFound("no id of ours holds a NUL")
-        await services(request).admin_tokens.revoke(token_id, actor=staff.actor)
+        await services(request).admin_tokens.revoke(token_id, actor=staff.actor, client_ip=staff.client_ip)
     except NotFound:
         return await _tokens_page(request, staff, error="unknown", status=404)
     return RedirectResponse("/admin/tokens?done=revoked", status_code=303)

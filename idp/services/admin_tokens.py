@@ -45,7 +45,7 @@ class AdminTokenService:
         self._clock = clock
         self._audit = audit
 
-    async def create(self, name: str, *, actor: str = "cli") -> tuple[AdminToken, str]:
+    async def create(self, name: str, *, actor: str = "cli", client_ip: str = "") -> tuple[AdminToken, str]:
         """A new token named `name`; returns the row and the token (the only time it is seen)."""
         name = name.strip()
         if not name or len(name) > 100:
@@ -54,7 +54,9 @@ class AdminTokenService:
         row = AdminToken(id=str(uuid.uuid4()), name=name, token_hash=sha256_hex(token), created_at=self._clock.now())
         async with self._db.transaction() as session:
             await store.insert_token(session, row)
-            await self._audit.record(session, "admin.token_created", actor=actor, credential=row.id, label=name)
+            await self._audit.record(
+                session, "admin.token_created", actor=actor, client_ip=client_ip, credential=row.id, label=name
+            )
         return row, token
 
     async def authenticate(self, token: str) -> AdminIdentity | None:
@@ -88,8 +90,10 @@ class AdminTokenService:
         async with self._db.transaction() as session:
             return list(await store.list_tokens(session))
 
-    async def revoke(self, token_id: str, *, actor: str = "cli") -> None:
+    async def revoke(self, token_id: str, *, actor: str = "cli", client_ip: str = "") -> None:
         async with self._db.transaction() as session:
             if len(token_id) > 36 or not await store.revoke_token(session, token_id, self._clock.now()):
                 raise NotFound("no live admin token with this id")
-            await self._audit.record(session, "admin.token_revoked", actor=actor, credential=token_id)
+            await self._audit.record(
+                session, "admin.token_revoked", actor=actor, client_ip=client_ip, credential=token_id
+            )

@@ -359,6 +359,7 @@ async def test_admin_manages_clients_keys_tokens_and_secrets_are_shown_once(
         "admin.token_created",
         "admin.token_revoked",
     }
+    assert {e.client_ip for e in staff_events} == {"198.51.100.7"}
     for e in events:
         for value in (secret.group(1), new_secret.group(1), token.group(1)):
             assert value not in e.details
