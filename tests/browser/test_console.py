@@ -138,7 +138,14 @@ def test_support_resets_a_job_seekers_two_step_verification(
     person.expect_heading("Reset two-step verification")
     assert person.page.locator("ul.consequences li").count() == 5
     expect_accessible(person, "console-reset-confirm")
-    person._submit(f"form[action='/admin/users/{seeker_id}/reset-mfa']", "console-reset-done", reason=REASON)
+    # A form whose CSRF token was tampered with: 403, and nothing changed.
+    form = f"form[action='/admin/users/{seeker_id}/reset-mfa']"
+    person.page.eval_on_selector(f"{form} input[name=csrf_token]", "el => { el.value = '0'.repeat(64); }")
+    person._submit(form, "console-reset-forged", reason=REASON)
+    person.expect_status(403)
+    assert live_idp.session_count(seeker_id) == 1
+    person.do_open(f"/admin/users/{seeker_id}/reset-mfa", "console-reset-confirm-again")
+    person._submit(form, "console-reset-done", reason=REASON)
     person.expect_at(f"/admin/users/{seeker_id}")
     assert person.page.inner_text(".notice").strip() == person.t(
         "Two-step verification is reset. The person is signed out everywhere and sets up a new authenticator at "
