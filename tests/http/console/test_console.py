@@ -399,3 +399,38 @@ async def test_without_email_no_reset_link_is_offered_or_sent(running: Running, 
         assert refused.status_code == 409
         assert "Email is off on this service" in refused.text
     assert await audit_events(running, "admin.password_reset_link") == []
+
+
+async def test_signing_in_again_comes_back_and_the_action_then_works(running: Running, clock: FrozenClock) -> None:
+    from tests.support.mfa import totp_code
+
+    seeker = await make_user(running.idp)
+    staff = await make_user(running.idp, SUPPORT)
+    await running.idp.users.set_role(staff.id, "support", True, actor="test")
+    secret = await authenticator_added_elsewhere(running, staff.id, clock.now())
+
+    async def second_step(browser: httpx.AsyncClient, next_url: str) -> str:
+        page = await browser.get("/login/verify", params={"next": next_url})
+        data = {"code": totp_code(secret, clock.now()), "csrf_token": csrf_from(page.text), "next": next_url}
+        where, _ = location(await browser.post("/login/verify", data=data))
+        return where
+
+    async with running.client() as browser:
+        location(await submit_login(browser, SUPPORT, PASSWORD, next_url="/admin"))
+        assert await second_step(browser, "/admin") == "/admin"
+        csrf = csrf_from((await browser.get(f"/admin/users/{seeker.id}")).text)
+        clock.advance(16 * 60)
+        where, query = location(await browser.post(f"/admin/users/{seeker.id}/disable", data={"csrf_token": csrf}))
+        assert where == "/login"
+        back = query["next"][0]
+        form = await browser.get("/login", params={"next": back, "reauth": "1"})
+        assert form.status_code == 200
+        clock.advance(31)  # the next time step: a code is accepted once
+        where, query = location(
+            await submit_login(browser, SUPPORT, PASSWORD, next_url=back, form_page="/login?reauth=1")
+        )
+        assert (where, query["next"]) == ("/login/verify", [back])
+        assert await second_step(browser, back) == back
+        csrf = csrf_from((await browser.get(back)).text)
+        location(await browser.post(f"/admin/users/{seeker.id}/disable", data={"csrf_token": csrf}))
+    assert (await running.idp.users.load(seeker.id)).disabled
