@@ -47,9 +47,12 @@ async def enter(request: Request, here: str, *, admin: bool = False, recent: boo
     page): 403. A password-only session: the second step (enrollment first when they have no authenticator).
     `recent` and the sign-in older than 15 minutes: sign in again, then back to `here`."""
     idp = services(request)
-    active = await idp.sessions.current(session_cookie(request))
+    active = await idp.sessions.current(session_cookie(request), allow_pending=True)
     if active is None:
         return _redirect("/login", next=here)
+    if active.pending:
+        # The password is checked and the second step is not done yet: finish that, not the password again.
+        return _redirect("/login/verify", next=here)
     roles = tuple(await idp.users.roles(active.user.id))
     if not roles or (admin and "admin" not in roles):
         return error_page(request, 403, messages.STAFF_ONLY, messages.STAFF_ONLY_TEXT)

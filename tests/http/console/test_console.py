@@ -73,6 +73,9 @@ async def test_staff_with_an_authenticator_but_a_password_only_session_is_asked_
         assert where == "/login"
         where, query = location(await submit_login(browser, SUPPORT, PASSWORD, next_url=query["next"][0]))
         assert (where, query["next"]) == ("/login/verify", ["/admin"])
+        # Half-way (password only, code not given yet): the console sends them to the code, nothing more.
+        pending = await browser.get("/admin/users/anyone")
+        assert location(pending) == ("/login/verify", {"next": ["/admin/users/anyone"]})
 
 
 async def test_search_by_email_prefix_and_person_page(running: Running, staff_browser: StaffBrowser) -> None:
