@@ -65,7 +65,7 @@ async def home(request: Request) -> Response:
         results = await idp.importer.find_by_external_id(external_id, after=None, limit=SEARCH_LIMIT)
     elif email:
         results = await idp.users.search(email, limit=SEARCH_LIMIT)
-    roles = await idp.users.roles_of_users([u.id for u in results or []])
+    roles = await idp.users.roles_of_users([u.id for u in results]) if results else {}
     return render(
         request,
         "admin/home.html",
