@@ -25,6 +25,20 @@ class MfaOut(BaseModel):
     enabled: bool
     since: datetime | None
     backup_codes_left: int
+    # Which second factors: an authenticator app; passkeys are listed on the user.
+    totp: bool = False
+
+
+class PasskeyOut(BaseModel):
+    """A passkey of the person: what it is called and when it was used, never key material."""
+
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    # The WebAuthn backup-eligible flag (amr "swk"), and whether it is backed up now (the backup-state flag).
+    synced: bool
+    backed_up: bool
 
 
 class UserOut(BaseModel):
@@ -35,6 +49,7 @@ class UserOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     mfa: MfaOut
+    passkeys: list[PasskeyOut] = []
 
 
 class SessionClientOut(BaseModel):
