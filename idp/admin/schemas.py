@@ -25,8 +25,6 @@ class MfaOut(BaseModel):
     enabled: bool
     since: datetime | None
     backup_codes_left: int
-    # Which second factors: an authenticator app; passkeys are listed on the user.
-    totp: bool = False
 
 
 class PasskeyOut(BaseModel):

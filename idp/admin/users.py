@@ -32,9 +32,7 @@ async def user_out(call: Call, user: User) -> UserOut:
         disabled=user.disabled,
         created_at=user.created_at,
         updated_at=user.updated_at,
-        mfa=MfaOut(
-            enabled=status.enabled, since=status.since, backup_codes_left=status.backup_codes_left, totp=status.totp
-        ),
+        mfa=MfaOut(enabled=status.enabled, since=status.since, backup_codes_left=status.backup_codes_left),
         passkeys=[
             PasskeyOut(
                 id=k.id,

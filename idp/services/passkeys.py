@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -48,7 +49,7 @@ from idp.store import passkeys as store
 from idp.store.db import Database
 from idp.store.models import Passkey
 
-# A challenge is good for this long after it was handed out (the browser's own timeout is the same).
+# A challenge is good for this long after it was handed out; the browser is told how much of it is left.
 CHALLENGE_LIFETIME = PASSKEY_CHALLENGE
 REGISTER = "register"
 AUTHENTICATE = "authenticate"
@@ -177,12 +178,11 @@ class PasskeyService:
         bound to this session."""
         await self.check_may_add(active)
         user = active.user
-        challenge = secrets.token_bytes(32)
         async with self._db.transaction() as session:
             existing = await store.list_of_user(session, user.id)
             if len(existing) >= MAX_PASSKEYS:
                 raise Conflict("you have as many passkeys as can be kept")
-            await store.put_challenge(session, active.id_hash, REGISTER, bytes_to_base64url(challenge), self._now())
+            challenge, timeout = await self._challenge_for(session, active, REGISTER)
         options = generate_registration_options(
             rp_id=self.rp_id,
             rp_name=self._site_name,
@@ -190,7 +190,7 @@ class PasskeyService:
             user_name=user.email,
             user_display_name=user.name or user.email,
             challenge=challenge,
-            timeout=int(CHALLENGE_LIFETIME.total_seconds() * 1000),
+            timeout=timeout,
             authenticator_selection=AuthenticatorSelectionCriteria(
                 # Discoverable where the authenticator can, so the same passkey can later sign in without a password.
                 resident_key=ResidentKeyRequirement.PREFERRED,
@@ -212,7 +212,7 @@ class PasskeyService:
         user = active.user
         now = self._now()
         async with self._db.transaction() as session:
-            challenge = await store.take_challenge(session, active.id_hash, REGISTER, now - CHALLENGE_LIFETIME)
+            challenge = await self._live_challenge(session, active, REGISTER)
         if challenge is None:
             await self._refused(user.id, client_ip, "passkey.add_failed", "no_challenge")
             raise PasskeyRefused("no live challenge for this session")
@@ -243,6 +243,9 @@ class PasskeyService:
         cookie: str | None = None
         codes: list[str] | None = None
         async with self._db.transaction() as session:
+            # Used up with the passkey it let in: a second answer to the same challenge finds it gone.
+            if not await store.consume_challenge(session, active.id_hash, REGISTER, challenge):
+                raise PasskeyRefused("the challenge was used meanwhile")
             if await store.find_by_credential_id(session, row.credential_id) is not None:
                 raise Conflict("this passkey is already registered")
             first = not await mfa_store.has_second_factor(session, user.id)
@@ -284,16 +287,15 @@ class PasskeyService:
     async def authentication_options(self, active: ActiveSession) -> str | None:
         """PublicKeyCredentialRequestOptions as JSON for navigator.credentials.get, naming the person's passkeys,
         with a new challenge bound to this (pending) session; None when the person has no passkey."""
-        challenge = secrets.token_bytes(32)
         async with self._db.transaction() as session:
             existing = await store.list_of_user(session, active.user.id)
             if not existing:
                 return None
-            await store.put_challenge(session, active.id_hash, AUTHENTICATE, bytes_to_base64url(challenge), self._now())
+            challenge, timeout = await self._challenge_for(session, active, AUTHENTICATE)
         options = generate_authentication_options(
             rp_id=self.rp_id,
             challenge=challenge,
-            timeout=int(CHALLENGE_LIFETIME.total_seconds() * 1000),
+            timeout=timeout,
             allow_credentials=[
                 PublicKeyCredentialDescriptor(
                     id=base64url_to_bytes(p.credential_id),
@@ -319,7 +321,7 @@ class PasskeyService:
         new_count = 0
         passkey: Passkey | None = None
         async with self._db.transaction() as session:
-            challenge = await store.take_challenge(session, active.id_hash, AUTHENTICATE, now - CHALLENGE_LIFETIME)
+            challenge = await self._live_challenge(session, active, AUTHENTICATE)
             credential_id = _credential_id_of(credential)
             if credential_id is not None:
                 passkey = await store.find_by_credential_id(session, credential_id)
@@ -350,8 +352,13 @@ class PasskeyService:
                     reason = "sign_count_not_increasing"
         if not reason:
             assert passkey is not None
+            assert challenge is not None
             async with self._db.transaction() as session:
-                moved = await store.record_use(
+                # The challenge is used up and the counter moves together: a second answer to this challenge, or
+                # one racing it on another replica, finds either gone.
+                moved = await store.consume_challenge(
+                    session, active.id_hash, AUTHENTICATE, challenge
+                ) and await store.record_use(
                     session, passkey.id, passkey.sign_count, new_count, verified.credential_backed_up, now
                 )
                 if moved:
@@ -365,7 +372,7 @@ class PasskeyService:
                         user_verified=verified.user_verified,
                     )
             if not moved:
-                reason = "sign_count_raced"
+                reason = "used_meanwhile"
         if reason:
             await self._mfa.failed_attempt(user, client_ip, "passkey", reserved, reason=reason)
             raise PasskeyRefused(reason)
@@ -413,6 +420,26 @@ class PasskeyService:
 
     def _now(self) -> datetime:
         return self._clock.now()
+
+    async def _challenge_for(self, session: AsyncSession, active: ActiveSession, purpose: str) -> tuple[bytes, int]:
+        """This session's challenge for `purpose` and the milliseconds it has left: the one it holds while that
+        has at least half its life ahead (a reload asks nothing new), otherwise a new one."""
+        now = self._now()
+        row = await store.find_challenge(session, active.id_hash, purpose)
+        if row is None or now - row.created_at >= CHALLENGE_LIFETIME / 2:
+            value = secrets.token_bytes(32)
+            await store.put_challenge(session, active.id_hash, purpose, bytes_to_base64url(value), now)
+            return value, int(CHALLENGE_LIFETIME.total_seconds() * 1000)
+        left = row.created_at + CHALLENGE_LIFETIME - now
+        return base64url_to_bytes(row.challenge), int(left.total_seconds() * 1000)
+
+    async def _live_challenge(self, session: AsyncSession, active: ActiveSession, purpose: str) -> str | None:
+        """The session's unexpired challenge for `purpose` (base64url), or None. It stays until an answer to it
+        succeeds: a refused answer changes nothing."""
+        row = await store.find_challenge(session, active.id_hash, purpose)
+        if row is None or self._now() - row.created_at >= CHALLENGE_LIFETIME:
+            return None
+        return row.challenge
 
     def _default_name(self, active: ActiveSession) -> str:
         browser, system = describe_browser(active.user_agent)

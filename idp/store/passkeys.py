@@ -66,6 +66,11 @@ async def record_use(
     return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
+async def find_challenge(session: AsyncSession, session_id_hash: str, purpose: str) -> WebauthnChallenge | None:
+    """The challenge this sign-in session holds for `purpose`, if any."""
+    return await session.get(WebauthnChallenge, (session_id_hash, purpose))
+
+
 async def put_challenge(
     session: AsyncSession, session_id_hash: str, purpose: str, challenge: str, now: datetime
 ) -> None:
@@ -81,25 +86,17 @@ async def put_challenge(
     )
 
 
-async def take_challenge(session: AsyncSession, session_id_hash: str, purpose: str, after: datetime) -> str | None:
-    """The session's challenge for `purpose` if issued after `after`, removed in the same statement (single use)."""
-    query = select(WebauthnChallenge).where(
-        WebauthnChallenge.session_id_hash == session_id_hash, WebauthnChallenge.purpose == purpose
-    )
-    row = (await session.execute(query)).scalar_one_or_none()
-    if row is None:
-        return None
+async def consume_challenge(session: AsyncSession, session_id_hash: str, purpose: str, challenge: str) -> bool:
+    """Use the challenge up, in the transaction of what it allowed; False when it was used (or replaced)
+    meanwhile, so two requests answering one challenge never both succeed, on any replica."""
     result = await session.execute(
         delete(WebauthnChallenge).where(
             WebauthnChallenge.session_id_hash == session_id_hash,
             WebauthnChallenge.purpose == purpose,
-            WebauthnChallenge.challenge == row.challenge,
+            WebauthnChallenge.challenge == challenge,
         )
     )
-    # Two requests racing with one challenge: only the one whose DELETE removed the row may use it.
-    if not result.rowcount:  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
-        return None
-    return row.challenge if row.created_at > after else None
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def delete_challenges_before(session: AsyncSession, before: datetime) -> int:
