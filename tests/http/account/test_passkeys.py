@@ -96,6 +96,8 @@ async def test_first_passkey_turns_two_step_on_with_backup_codes(
     assert not row.backup_eligible
     status = await client.get("/account/security")
     assert "8 backup codes left" in status.text
+    assert "1 passkey<" in status.text
+    assert 'href="/account/security/totp">Add an authenticator app' in status.text
     assert [e.outcome for e in await events(running, "passkey.added")] == ["success"]
     assert len(await events(running, "mfa.enabled")) == 1
     # The challenge was used up.
@@ -402,3 +404,20 @@ async def test_a_new_passkey_is_announced_by_email(
     assert "passkey" in message["Subject"]
     assert "Work laptop" in text_of(message)
     assert "http://testserver/account/security/passkeys" in text_of(message)
+
+
+async def test_a_person_with_only_passkeys_has_two_step_verification_everywhere(
+    running: Running, client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    user_id = await signed_in(running, client)
+    await add_passkey(client, SoftAuthenticator())
+    await sign_out(client)
+
+    # Sign-in waits for the second step; a password reset asks for it too.
+    assert (await submit_login(client, EMAIL, PASSWORD)).headers["location"].startswith("/login/verify")
+    assert (await client.get("/account")).status_code == 303
+    link = await running.idp.accounts.reset_link_for_support(user_id, actor="test", send=False)
+    token = link.split("token=", 1)[1]
+    assert (await running.idp.accounts.check_reset_link(token)).needs_code
+    status = await running.idp.mfa.status(user_id)
+    assert (status.enabled, status.totp, status.passkeys, status.backup_codes_left) == (True, False, 1, 8)
