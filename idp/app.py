@@ -118,6 +118,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/login/verify", second_step.verify_page, methods=["GET"]),
         Route("/login/verify", second_step.verify_submit, methods=["POST"]),
         Route("/login/verify/passkey", second_step.passkey_submit, methods=["POST"]),
+        Route("/login/passkey", passkeys.signin_submit, methods=["POST"]),
         Route("/login/recovery", second_step.recovery_page, methods=["GET"]),
         Route("/login/recovery", second_step.recovery_submit, methods=["POST"]),
         Route("/password/forgot", password.forgot_page, methods=["GET"]),

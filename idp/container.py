@@ -165,6 +165,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
             audit=audit,
             mail=mail,
             backup_key=derive_key(keys.encryption_key, "backup-codes"),
+            signin_key=derive_key(keys.secret_key, "passkey-signin"),
         ),
         clients=ClientService(db, clock, audit, http_issuer=settings.issuer.startswith("http:")),
         admin_tokens=AdminTokenService(db, clock, audit),

@@ -45,6 +45,11 @@ class CookiePolicy:
         """The long-lived cookie naming this browser, so its sign-in attempts count apart from strangers'."""
         return "__Host-idp_device" if self.secure else "idp_device"
 
+    @property
+    def passkey_signin_name(self) -> str:
+        """The challenge of "Sign in with a passkey" on /login, MACed (no session exists yet to hold it)."""
+        return "__Host-idp_passkey" if self.secure else "idp_passkey"
+
     def set(self, response: Response, name: str, value: str, max_age: int | None = None) -> None:
         response.set_cookie(name, value, max_age=max_age, path="/", secure=self.secure, httponly=True, samesite="lax")
 

@@ -270,6 +270,11 @@ NB: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "The passkey was not used. Try again, or enter a code.": "Passnøkkelen ble ikke brukt. Prøv igjen, eller skriv inn en kode.",
     "Using a passkey needs JavaScript, which is turned off in this browser. Enter the code from your app, or use a backup code.": "For å bruke en passnøkkel trengs JavaScript, som er slått av i denne nettleseren. Skriv inn koden fra appen, eller bruk en reservekode.",
     "Use a passkey": "Bruk en passnøkkel",
+    "Or sign in with a passkey": "Eller logg inn med en passnøkkel",
+    "This browser cannot use passkeys. Sign in with your email and password.": "Denne nettleseren kan ikke bruke passnøkler. Logg inn med e-postadressen og passordet ditt.",
+    "The passkey was not used. Try again, or sign in with your email and password.": "Passnøkkelen ble ikke brukt. Prøv igjen, eller logg inn med e-postadressen og passordet ditt.",
+    "Signing in with a passkey needs JavaScript, which is turned off in this browser. Sign in with your email and password.": "For å logge inn med en passnøkkel trengs JavaScript, som er slått av i denne nettleseren. Logg inn med e-postadressen og passordet ditt.",
+    "Sign in with a passkey": "Logg inn med en passnøkkel",
 }
 
 

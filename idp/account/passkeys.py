@@ -12,11 +12,11 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account.login import rate_limited_page
+from idp.account.login import login_form, rate_limited_page
 from idp.errors import Conflict, NotFound, RateLimited, UnreadableInput
 from idp.i18n import N_
 from idp.oidc.limits import MAX_CONTINUATION
-from idp.security import SCRIPT_CSP
+from idp.security import SCRIPT_CSP, safe_next
 from idp.services.mfa import InvalidCode
 from idp.services.passkeys import InvalidName, PasskeyRefused, ReauthRequired, SecondFactorRequired
 from idp.services.sessions import ActiveSession
@@ -32,7 +32,7 @@ MAX_CREDENTIAL = 16_000
 ADD_FIELDS = {"csrf_token": 128, "name": 200, "credential": MAX_CREDENTIAL}
 RENAME_FIELDS = {"csrf_token": 128, "id": 40, "name": 200}
 REMOVE_FIELDS = {"csrf_token": 128, "id": 40, "code": 64}
-VERIFY_FIELDS = {"csrf_token": 128, "next": MAX_CONTINUATION, "credential": MAX_CREDENTIAL}
+SIGNIN_FIELDS = {"csrf_token": 128, "next": MAX_CONTINUATION, "credential": MAX_CREDENTIAL}
 QUERY = {"done": 20}
 
 PASSKEY_REFUSED = N_("The passkey could not be checked. Try again, or use another way to verify.")
@@ -184,3 +184,37 @@ async def remove_submit(request: Request) -> Response:
     if turned_off:
         return RedirectResponse("/account/security?done=disabled", status_code=303)
     return RedirectResponse(HERE + "?done=removed", status_code=303)
+
+
+async def signin_submit(request: Request) -> Response:
+    """ "Sign in with a passkey" on /login (IDP_PASSKEY_SIGNIN): a discoverable passkey with user verification
+    alone signs the person in, `amr` ["hwk"|"swk", "mfa"]."""
+    idp = services(request)
+    if not idp.settings.passkey_signin:
+        return error_page(request, 404, messages.NOT_FOUND, messages.NOT_FOUND_TEXT)
+    try:
+        form = await read_form(request, SIGNIN_FIELDS)
+    except UnreadableInput as exc:
+        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
+    if not idp.csrf.check(request, form["csrf_token"]):
+        return csrf_failed(request)
+    next_url = safe_next(form["next"])
+    try:
+        _, cookie, _ = await idp.passkeys.sign_in(
+            form["credential"],
+            request.cookies.get(idp.cookies.passkey_signin_name),
+            client_ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+            previous_cookie=session_cookie(request),
+        )
+    except PasskeyRefused:
+        idp.metrics.logins.labels("failure").inc()
+        return login_form(request, next_url=next_url, error=PASSKEY_REFUSED, status=400)
+    except RateLimited as exc:
+        idp.metrics.logins.labels("rate_limited").inc()
+        return rate_limited_page(request, exc)
+    idp.metrics.logins.labels("success").inc()
+    response = RedirectResponse(next_url, status_code=303)
+    idp.cookies.set(response, idp.cookies.session_name, cookie)
+    idp.cookies.clear(response, idp.cookies.passkey_signin_name)
+    return response

@@ -7,6 +7,7 @@ refused when it does not move forward, and a credential that belongs to someone 
 
 from __future__ import annotations
 
+import hmac
 import json
 import secrets
 import uuid
@@ -35,7 +36,7 @@ from webauthn.helpers.structs import (
 )
 
 from idp.auth import backup_codes
-from idp.auth.tokens import sha256_hex
+from idp.auth.tokens import hmac_hex, sha256_hex
 from idp.clock import Clock
 from idp.errors import Conflict, DomainError, NotFound
 from idp.services.audit import AuditLog
@@ -44,10 +45,12 @@ from idp.services.mail import Mailer
 from idp.services.mfa import RECENT_SIGN_IN, InvalidCode, MfaService, SecondFactor
 from idp.services.sessions import PASSKEY_CHALLENGE, ActiveSession, SessionService, describe_browser
 from idp.services.users import end_sessions_and_tokens
+from idp.store import markers as markers_store
 from idp.store import mfa as mfa_store
 from idp.store import passkeys as store
+from idp.store import users as users_store
 from idp.store.db import Database
-from idp.store.models import Passkey
+from idp.store.models import Passkey, User
 
 # A challenge is good for this long after it was handed out; the browser is told how much of it is left.
 CHALLENGE_LIFETIME = PASSKEY_CHALLENGE
@@ -138,6 +141,7 @@ class PasskeyService:
         audit: AuditLog,
         mail: Mailer,
         backup_key: bytes,
+        signin_key: bytes,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -149,6 +153,7 @@ class PasskeyService:
         self._audit = audit
         self._mail = mail
         self._backup_key = backup_key
+        self._signin_key = signin_key
 
     # -- reading ------------------------------------------------------------------------------------------
 
@@ -416,6 +421,106 @@ class PasskeyService:
             )
         return False
 
+    # -- signing in without a password (IDP_PASSKEY_SIGNIN) -------------------------------------------------------
+
+    def signin_options(self) -> tuple[str, str]:
+        """Options for navigator.credentials.get naming no credential (the authenticator offers its discoverable
+        ones, user verification required), and the browser-bound proof of the challenge to keep in a cookie.
+
+        No session exists yet, so the challenge lives in that cookie, MACed and stamped with its expiry; it is
+        made single use by recording it as spent (the sign-in continuation markers' table) when it is answered."""
+        challenge = secrets.token_bytes(32)
+        expires = int((self._now() + CHALLENGE_LIFETIME).timestamp())
+        value = f"{bytes_to_base64url(challenge)}.{expires}"
+        options = generate_authentication_options(
+            rp_id=self.rp_id,
+            challenge=challenge,
+            timeout=int(CHALLENGE_LIFETIME.total_seconds() * 1000),
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+        return options_to_json(options), f"{value}.{hmac_hex(self._signin_key, value)}"
+
+    async def sign_in(
+        self, credential: str, proof: str | None, *, client_ip: str, user_agent: str = "", previous_cookie: str | None
+    ) -> tuple[User, str, tuple[str, ...]]:
+        """A passkey alone, with user verification (a PIN or biometric on the device): a new signed-in session.
+
+        PasskeyRefused (one answer for every reason, the reason audited) or RateLimited."""
+        now = self._now()
+        challenge = self._open_proof(proof, now)
+        credential_id = _credential_id_of(credential)
+        async with self._db.transaction() as session:
+            passkey = await store.find_by_credential_id(session, credential_id) if credential_id else None
+            user = await users_store.find_user(session, passkey.user_id) if passkey else None
+        if challenge is None or passkey is None or user is None:
+            reason = "no_challenge" if challenge is None else "unknown_passkey"
+            await self._refused(user.id if user else None, client_ip, "login.failure", reason)
+            raise PasskeyRefused(reason)
+        reserved = await self._mfa.reserve_attempt(user, client_ip)
+        reason = ""
+        try:
+            verified = verify_authentication_response(
+                credential=credential,
+                expected_challenge=base64url_to_bytes(challenge),
+                expected_rp_id=self.rp_id,
+                expected_origin=self.origin,
+                credential_public_key=base64url_to_bytes(passkey.public_key),
+                credential_current_sign_count=0,
+                # Without a password the passkey must be two factors in one: possession and the device's own check.
+                require_user_verification=True,
+            )
+        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+            reason = type(exc).__name__
+        else:
+            new_count = verified.new_sign_count
+            handle = _user_handle_of(credential)
+            if handle is not None and handle != user.id.encode():
+                reason = "user_handle_mismatch"
+            elif (new_count or passkey.sign_count) and new_count <= passkey.sign_count:
+                reason = "sign_count_not_increasing"
+            elif user.disabled:
+                reason = "disabled"
+        if not reason:
+            methods = (method_of(passkey),)
+            async with self._db.transaction() as session:
+                spent = await markers_store.use_marker(
+                    session, sha256_hex("passkey-signin:" + challenge), now + CHALLENGE_LIFETIME
+                )
+                moved = spent and await store.record_use(
+                    session, passkey.id, passkey.sign_count, new_count, verified.credential_backed_up, now
+                )
+                if moved:
+                    await self._sessions.end(session, previous_cookie)
+                    cookie = await self._sessions.create(
+                        session, user, methods, client_ip=client_ip, user_agent=user_agent
+                    )
+                    await self._mfa.release_attempt(session, reserved)
+                    await self._audit.record(
+                        session,
+                        "login.success",
+                        user_id=user.id,
+                        client_ip=client_ip,
+                        methods=" ".join(methods),
+                        passkey_id=passkey.id,
+                    )
+            if not moved:
+                reason = "used_meanwhile"
+        if reason:
+            await self._mfa.failed_attempt(user, client_ip, "passkey", reserved, reason=reason)
+            raise PasskeyRefused(reason)
+        return user, cookie, methods
+
+    def _open_proof(self, proof: str | None, now: datetime) -> str | None:
+        """The challenge in a sign-in cookie made by `signin_options`, if the MAC holds and it has not expired."""
+        if not proof or len(proof) > 200 or proof.count(".") != 2:
+            return None
+        challenge, expires, mac = proof.split(".")
+        if not hmac.compare_digest(mac, hmac_hex(self._signin_key, f"{challenge}.{expires}")):
+            return None
+        if not expires.isdigit() or int(expires) <= now.timestamp():
+            return None
+        return challenge
+
     # -- helpers ------------------------------------------------------------------------------------------------
 
     def _now(self) -> datetime:
@@ -446,7 +551,7 @@ class PasskeyService:
         words = " · ".join(w for w in (browser, system) if w)
         return f"Passkey ({words})" if words else "Passkey"
 
-    async def _refused(self, user_id: str, client_ip: str, type_: str, reason: str) -> None:
+    async def _refused(self, user_id: str | None, client_ip: str, type_: str, reason: str) -> None:
         async with self._db.transaction() as session:
             await self._audit.record(
                 session, type_, user_id=user_id, client_ip=client_ip, outcome="failure", reason=reason
@@ -461,6 +566,15 @@ def clean_name(name: str) -> str:
     """A name as kept: control characters out, spaces collapsed, at most MAX_NAME characters."""
     printable = "".join(c if c.isprintable() else " " for c in name)
     return " ".join(printable.split())[:MAX_NAME]
+
+
+def _user_handle_of(credential: str) -> bytes | None:
+    """The user handle an assertion of a discoverable credential carries (our user id), or None."""
+    try:
+        handle = parse_authentication_credential_json(credential).response.user_handle
+    except (WebAuthnException, ValueError, TypeError, KeyError):
+        return None
+    return handle or None
 
 
 def _transports_of(credential: str) -> list[str]:

@@ -117,11 +117,11 @@
         .then(registrationJSON);
     });
   }
-  var verify = document.getElementById("passkey-verify");
-  if (verify) {
-    wire(verify, function () {
-      return navigator.credentials.get({ publicKey: requestOptions(verify.dataset.passkeyGet) })
+  // "Use a passkey" at the second step, and "Sign in with a passkey" on the sign-in page.
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-passkey-get]"), function (form) {
+    wire(form, function () {
+      return navigator.credentials.get({ publicKey: requestOptions(form.dataset.passkeyGet) })
         .then(assertionJSON);
     });
-  }
+  });
 }());

@@ -421,3 +421,98 @@ async def test_a_person_with_only_passkeys_has_two_step_verification_everywhere(
     assert (await running.idp.accounts.check_reset_link(token)).needs_code
     status = await running.idp.mfa.status(user_id)
     assert (status.enabled, status.totp, status.passkeys, status.backup_codes_left) == (True, False, 1, 8)
+
+
+# -- signing in with a passkey alone (IDP_PASSKEY_SIGNIN) ----------------------------------------------------------
+
+
+async def test_passkey_sign_in_is_off_by_default(running: Running, client: httpx.AsyncClient) -> None:
+    page = await client.get("/login")
+    assert "data-passkey-get" not in page.text
+    assert "script-src" not in page.headers["content-security-policy"]
+    refused = await client.post("/login/passkey", data={"credential": "{}", "csrf_token": csrf_from(page.text)})
+    assert refused.status_code == 404
+
+
+@pytest.mark.parametrize(("synced", "method"), [(False, "hwk"), (True, "swk")])
+async def test_sign_in_with_a_passkey_alone(
+    start_app: StartApp,
+    make_settings: Callable[..., Settings],
+    clock: FrozenClock,
+    synced: bool,
+    method: str,
+) -> None:
+    running = await start_app(make_settings(passkey_signin=True))
+    rp = await make_client(running.idp, require_mfa=True)
+    key = SoftAuthenticator(synced=synced)
+    async with running.client() as client:
+        await signed_in(running, client)
+        await add_passkey(client, key)
+        await sign_out(client)
+        clock.advance(60)
+
+        page = await client.get("/login")
+        assert "Sign in with a passkey" in page.text
+        proof = client.cookies["idp_passkey"]
+        options = request_options_from(page.text)
+        answer = key.assertion(options)
+        done = await client.post(
+            "/login/passkey", data={"credential": answer, "csrf_token": csrf_from(page.text), "next": "/account"}
+        )
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == "/account"
+        assert (await client.get("/account")).status_code == 200
+
+        # The job board that demands two steps is answered at once: user verification made it two factors.
+        start = await client.get("/authorize", params=auth_params(rp))
+        code = query_of(start.headers["location"])["code"]
+        async with running.client() as backend:
+            claims = await decode_id_token(backend, (await exchange(backend, rp, code)).json()["id_token"])
+        assert (claims["amr"], claims["acr"]) == ([method, "mfa"], "mfa")
+
+        # The same answer with the same challenge again, from another browser: the challenge was spent.
+        async with running.client() as thief:
+            token = await csrf_token(thief, "/login")
+            thief.cookies.delete("idp_passkey")  # the thief's own challenge, replaced by the stolen one
+            thief.cookies.set("idp_passkey", proof)
+            replay = await thief.post("/login/passkey", data={"credential": answer, "csrf_token": token})
+            assert replay.status_code == 400
+            # Even signed anew (a later counter) for the same challenge: spent.
+            thief.cookies.delete("idp_passkey")
+            thief.cookies.set("idp_passkey", proof)
+            fresh = await thief.post("/login/passkey", data={"credential": key.assertion(options), "csrf_token": token})
+            assert fresh.status_code == 400
+            assert (await thief.get("/account")).status_code == 303
+    [row] = await rows(running)
+    assert row.sign_count == 1
+    reasons = [json.loads(e.details)["reason"] for e in await events(running, "mfa.failure")]
+    assert reasons == ["sign_count_not_increasing", "used_meanwhile"]
+
+
+async def test_passkey_sign_in_needs_user_verification_and_a_known_passkey(
+    start_app: StartApp, make_settings: Callable[..., Settings], clock: FrozenClock
+) -> None:
+    running = await start_app(make_settings(passkey_signin=True))
+    no_uv = SoftAuthenticator(user_verified=False)
+    async with running.client() as client:
+        await signed_in(running, client)
+        await add_passkey(client, no_uv)
+        await sign_out(client)
+        for answer in (
+            lambda options: no_uv.assertion(options),  # presence only: not two factors
+            lambda options: SoftAuthenticator().assertion(options),  # a passkey idp never saw
+            lambda options: no_uv.assertion(options, origin="http://evil.example"),
+        ):
+            page = await client.get("/login")
+            refused = await client.post(
+                "/login/passkey",
+                data={"credential": answer(request_options_from(page.text)), "csrf_token": csrf_from(page.text)},
+            )
+            assert refused.status_code == 400
+            assert (await client.get("/account")).status_code == 303
+    [row] = await rows(running)
+    assert (row.sign_count, row.last_used_at) == (0, None)
+    failures = [json.loads(e.details)["reason"] for e in await events(running, "mfa.failure")]
+    unknown = [json.loads(e.details)["reason"] for e in await events(running, "login.failure")]
+    assert failures == ["InvalidAuthenticationResponse", "InvalidAuthenticationResponse"]
+    assert unknown == ["unknown_passkey"]

@@ -55,6 +55,7 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/login/recovery"): PAGE_QUERY,
     ("POST", "/login/recovery"): tuple(second_step.FIELDS),
     ("POST", "/login/verify/passkey"): tuple(second_step.PASSKEY_FIELDS),
+    ("POST", "/login/passkey"): tuple(passkeys.SIGNIN_FIELDS),
     ("GET", "/password/forgot"): PAGE_QUERY,
     ("POST", "/password/forgot"): tuple(password.FORGOT_FIELDS),
     ("GET", "/password/reset"): (*PAGE_QUERY, "token"),
