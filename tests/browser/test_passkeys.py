@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.browser.test_two_step import job_board, redeem  # noqa: F401  (job_board is a fixture)
-from tests.support.browser import Person
+from tests.support.browser import DESKTOP, SCREENSHOTS, Person, Screens
 from tests.support.live import EMAIL, PASSWORD, LiveIdp
 
 
@@ -162,3 +162,69 @@ def test_a_browser_without_webauthn_is_told_what_to_do(live_idp: LiveIdp, make_p
         "browser on your phone or computer."
     )
     assert person.page.locator("#passkey-add-button").is_disabled()
+
+
+@pytest.fixture
+def passkey_signin_idp(sqlite_template: Path, tmp_path: Path) -> Iterator[LiveIdp]:
+    """idp at http://localhost:<free port> with IDP_PASSKEY_SIGNIN on."""
+    database = tmp_path / "signin.db"
+    shutil.copy(sqlite_template, database)
+    server = LiveIdp(f"sqlite+aiosqlite:///{database}", host="localhost", passkey_signin=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_sign_in_with_a_passkey_alone_for_a_job_board(
+    passkey_signin_idp: LiveIdp,
+    chromium: Any,
+    job_board: str,  # noqa: F811  (the fixture imported above)
+) -> None:
+    live = passkey_signin_idp
+    live.make_user()
+    callback = f"{job_board}/callback"
+    client_id, client_secret = live.make_client(
+        "Job board", redirect_uris=[callback], post_logout_redirect_uris=[], require_mfa=True
+    )
+    assert client_secret is not None
+    context = chromium.new_context(locale="en-GB", viewport=DESKTOP)
+    context.set_default_timeout(10_000)
+    try:
+        folder = SCREENSHOTS / "passkey-signin" / "en"
+        shutil.rmtree(folder, ignore_errors=True)
+        person = Person(context.new_page(), live.issuer, "en", Screens(folder))
+        do_add_virtual_authenticator(person, resident_key=True, synced=False)
+        person.do_open("/account/security/passkeys", "sign-in")
+        person.do_sign_in(EMAIL, PASSWORD, name="passkeys-none")
+        do_add_passkey(person, "My phone")
+        person.expect_backup_codes()
+        person.do_done()
+        person.do_sign_out()
+
+        verifier = secrets.token_urlsafe(48)
+        params = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": callback,
+            "scope": "openid",
+            "state": secrets.token_urlsafe(8),
+            "nonce": secrets.token_urlsafe(8),
+            "code_challenge": base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+            .rstrip(b"=")
+            .decode(),
+            "code_challenge_method": "S256",
+        }
+        person.do_open("/authorize?" + urlencode(params), "sign-in-with-passkey")
+        person.expect_at("/login")
+        button = person.page.locator("#passkey-signin-button")
+        assert button.inner_text().strip() == person.t("Sign in with a passkey")
+        # No email, no password: the passkey on the device names the account.
+        with person.page.expect_navigation(url=f"{callback}?*"):
+            button.click()
+        person.screens.shoot(person.page, "job-board")
+        claims = redeem(live, client_id, client_secret, callback, person.query["code"], verifier)
+        assert (claims["amr"], claims["acr"]) == (["hwk", "mfa"], "mfa")
+    finally:
+        context.close()
