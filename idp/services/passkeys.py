@@ -397,28 +397,28 @@ class PasskeyService:
                 session, "passkey.renamed", user_id=active.user.id, client_ip=client_ip, passkey_id=passkey_id
             )
 
-    async def is_last_factor(self, user_id: str, passkey_id: str) -> bool:
-        """True when removing this passkey would leave the person without any second factor."""
-        async with self._db.transaction() as session:
-            if await mfa_store.has_confirmed_totp(session, user_id):
-                return False
-            found = await store.find_of_user(session, user_id, passkey_id) if len(passkey_id) <= 36 else None
-            return found is not None and await store.count_of_user(session, user_id) == 1
-
     async def remove(self, active: ActiveSession, passkey_id: str, code: str, *, client_ip: str) -> bool:
         """Remove one of the person's passkeys; True when that turned two-step verification off.
 
         The last second factor goes only the way two-step verification is turned off (MfaService.disable: a valid
         current code, other sessions and tokens end), so removing it is never an easier way round that proof."""
-        if await self.is_last_factor(active.user.id, passkey_id):
+        user_id = active.user.id
+        if len(passkey_id) > 36:
+            raise NotFound("no such passkey of yours")
+        try:
+            async with self._db.transaction() as session:
+                count = await store.lock_passkeys_of_user(session, user_id)
+                if await store.find_of_user(session, user_id, passkey_id) is None:
+                    raise NotFound("no such passkey of yours")
+                if count == 1 and not await mfa_store.has_confirmed_totp(session, user_id):
+                    raise _LastFactor
+                await store.delete_passkey(session, user_id, passkey_id)
+                await self._audit.record(
+                    session, "passkey.removed", user_id=user_id, client_ip=client_ip, passkey_id=passkey_id
+                )
+        except _LastFactor:
             await self._mfa.disable(active, code, client_ip=client_ip)
             return True
-        async with self._db.transaction() as session:
-            if len(passkey_id) > 36 or not await store.delete_passkey(session, active.user.id, passkey_id):
-                raise NotFound("no such passkey of yours")
-            await self._audit.record(
-                session, "passkey.removed", user_id=active.user.id, client_ip=client_ip, passkey_id=passkey_id
-            )
         return False
 
     # -- signing in without a password (IDP_PASSKEY_SIGNIN) -------------------------------------------------------
@@ -556,6 +556,10 @@ class PasskeyService:
             await self._audit.record(
                 session, type_, user_id=user_id, client_ip=client_ip, outcome="failure", reason=reason
             )
+
+
+class _LastFactor(Exception):
+    """Removing this passkey would leave the person without a second factor."""
 
 
 class InvalidName(DomainError):

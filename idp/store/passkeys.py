@@ -49,6 +49,13 @@ async def delete_passkey(session: AsyncSession, user_id: str, passkey_id: str) -
     return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
+async def lock_passkeys_of_user(session: AsyncSession, user_id: str) -> int:
+    """Lock the person's passkeys until the transaction ends (PostgreSQL; SQLite has one writer at a time), so two
+    removals at once cannot each leave the other as the last one; returns how many there are."""
+    rows = await session.execute(select(Passkey.id).where(Passkey.user_id == user_id).with_for_update())
+    return len(rows.all())
+
+
 async def delete_all_of_user(session: AsyncSession, user_id: str) -> int:
     result = await session.execute(delete(Passkey).where(Passkey.user_id == user_id))
     return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
