@@ -263,6 +263,7 @@ NB: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "To add a passkey, verify with your second step first.": "For å legge til en passnøkkel må du først bekrefte med det andre trinnet ditt.",
     "Back to two-step verification": "Tilbake til totrinnsbekreftelse",
     "Password and passkey": "Passord og passnøkkel",
+    "Passkey": "Passnøkkel",
     'A passkey named "%(name)s" was just added to your account at %(site)s. It can now be used as your second step when you sign in.': "En passnøkkel med navnet «%(name)s» ble nettopp lagt til kontoen din hos %(site)s. Den kan nå brukes som andre trinn når du logger inn.",
     "If you did this, you need not do anything. If you did not, remove it and change your password at once:": "Hvis det var deg, trenger du ikke gjøre noe. Hvis ikke, fjern den og bytt passord med en gang:",
     "Or use a passkey": "Eller bruk en passnøkkel",

@@ -547,9 +547,9 @@ class PasskeyService:
         return row.challenge
 
     def _default_name(self, active: ActiveSession) -> str:
+        """The browser and system it was added from ("Chrome · Android"), else the date: no words to translate."""
         browser, system = describe_browser(active.user_agent)
-        words = " · ".join(w for w in (browser, system) if w)
-        return f"Passkey ({words})" if words else "Passkey"
+        return " · ".join(w for w in (browser, system) if w) or self._now().strftime("%Y-%m-%d")
 
     async def _refused(self, user_id: str | None, client_ip: str, type_: str, reason: str) -> None:
         async with self._db.transaction() as session:

@@ -131,6 +131,7 @@ async def test_second_step_with_a_passkey_gives_the_right_amr(
         claims = await decode_id_token(backend, (await exchange(backend, rp, answer["code"])).json()["id_token"])
     assert claims["amr"] == ["pwd", method, "mfa"]
     assert claims["acr"] == "mfa"
+    assert "Password and passkey" in (await client.get("/account/sessions")).text
     [row] = await rows(running)
     assert row.sign_count == 1
     assert row.last_used_at is not None
@@ -462,6 +463,9 @@ async def test_sign_in_with_a_passkey_alone(
         assert done.status_code == 303, done.text
         assert done.headers["location"] == "/account"
         assert (await client.get("/account")).status_code == 200
+        how = (await client.get("/account/sessions")).text
+        assert "Passkey" in how
+        assert "Password" not in how
 
         # The job board that demands two steps is answered at once: user verification made it two factors.
         start = await client.get("/authorize", params=auth_params(rp))
