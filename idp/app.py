@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from idp.account import login, password, profile, second_step, security, sessions, signup
+from idp.account import login, passkeys, password, profile, second_step, security, sessions, signup
 from idp.admin import admin_routes
 from idp.admin.imports import IMPORT_BODY_LIMIT
 from idp.auth.passwords import PasswordPool
@@ -118,6 +118,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/logout", login.logout_submit, methods=["POST"]),
         Route("/login/verify", second_step.verify_page, methods=["GET"]),
         Route("/login/verify", second_step.verify_submit, methods=["POST"]),
+        Route("/login/verify/passkey", second_step.passkey_submit, methods=["POST"]),
+        Route("/login/passkey", passkeys.signin_submit, methods=["POST"]),
         Route("/login/recovery", second_step.recovery_page, methods=["GET"]),
         Route("/login/recovery", second_step.recovery_submit, methods=["POST"]),
         Route("/password/forgot", password.forgot_page, methods=["GET"]),
@@ -139,6 +141,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/account/security/totp", security.totp_page, methods=["GET"]),
         Route("/account/security/totp", security.totp_submit, methods=["POST"]),
         Route("/account/security/disable", security.disable_submit, methods=["POST"]),
+        Route("/account/security/passkeys", passkeys.passkeys_page, methods=["GET"]),
+        Route("/account/security/passkeys/add", passkeys.add_submit, methods=["POST"]),
+        Route("/account/security/passkeys/rename", passkeys.rename_submit, methods=["POST"]),
+        Route("/account/security/passkeys/remove", passkeys.remove_submit, methods=["POST"]),
         Route("/account/security/backup-codes", security.regenerate_submit, methods=["POST"]),
         Route("/account/security/backup-codes/download", security.download_codes, methods=["GET"]),
         Route("/account/security/backup-codes/print", security.print_codes, methods=["GET"]),

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     signup: Literal["open", "clients", "closed"] = "clients"
     smtp_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
 
+    # "Sign in with a passkey" on /login without a password (discoverable credentials, user verification required).
+    passkey_signin: bool = False
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("database_url")

@@ -35,6 +35,7 @@ from idp.services.mail import Mailer
 from idp.services.mail import describe as describe_email
 from idp.services.mfa import MfaService
 from idp.services.outbox import Outbox
+from idp.services.passkeys import PasskeyService
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import SessionService
 from idp.services.users import UserService
@@ -57,6 +58,7 @@ class Idp:
     users: UserService
     login: LoginService
     mfa: MfaService
+    passkeys: PasskeyService
     clients: ClientService
     admin_tokens: AdminTokenService
     admin_openapi: bytes
@@ -153,6 +155,18 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         users=UserService(db, pool, clock, audit),
         login=LoginService(db, pool, limiter, sessions, audit, clock),
         mfa=mfa,
+        passkeys=PasskeyService(
+            db,
+            clock,
+            issuer=settings.issuer,
+            site_name=settings.site_name,
+            mfa=mfa,
+            sessions=sessions,
+            audit=audit,
+            mail=mail,
+            backup_key=derive_key(keys.encryption_key, "backup-codes"),
+            signin_key=derive_key(keys.secret_key, "passkey-signin"),
+        ),
         clients=ClientService(db, clock, audit, http_issuer=settings.issuer.startswith("http:")),
         admin_tokens=AdminTokenService(db, clock, audit),
         admin_openapi=json.dumps(admin_openapi(), separators=(",", ":")).encode(),

@@ -21,6 +21,9 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+# The pages that ask the browser for a passkey (WebAuthn has no form-only API) run one script file of our own
+# origin, never an inline one; every other page keeps CSP above, which runs no script at all.
+SCRIPT_CSP = CSP + "; script-src 'self'"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,11 @@ class CookiePolicy:
     def device_name(self) -> str:
         """The long-lived cookie naming this browser, so its sign-in attempts count apart from strangers'."""
         return "__Host-idp_device" if self.secure else "idp_device"
+
+    @property
+    def passkey_signin_name(self) -> str:
+        """The challenge of "Sign in with a passkey" on /login, MACed (no session exists yet to hold it)."""
+        return "__Host-idp_passkey" if self.secure else "idp_passkey"
 
     def set(self, response: Response, name: str, value: str, max_age: int | None = None) -> None:
         response.set_cookie(name, value, max_age=max_age, path="/", secure=self.secure, httponly=True, samesite="lax")

@@ -12,8 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
 from idp.errors import InvalidCredentials, Overloaded, RateLimited, UnreadableInput
 from idp.oidc.limits import MAX_CONTINUATION
-from idp.security import safe_next
+from idp.security import SCRIPT_CSP, safe_next
 from idp.services.ratelimit import DEVICE_COOKIE_SECONDS
+from idp.services.sessions import PASSKEY_CHALLENGE
 from idp.services.users import MAX_EMAIL_LENGTH
 from idp.templating import render
 from idp.web import messages
@@ -32,6 +33,8 @@ LOGIN_FIELDS = {
 
 # /login's query: where to go next, a fresh sign-in asked for, the email the relying party suggests. A value
 # that is too long or malformed is left out, as if not given.
+PASSKEY_CHALLENGE_SECONDS = int(PASSKEY_CHALLENGE.total_seconds())
+
 LOGIN_QUERY = {"next": MAX_CONTINUATION, "reauth": 1, "login_hint": MAX_EMAIL_LENGTH}
 
 
@@ -56,12 +59,23 @@ def _login_form(
     status: int = 200,
     signup: bool = False,
 ) -> Response:
-    return render(
+    idp = services(request)
+    # "Sign in with a passkey" (IDP_PASSKEY_SIGNIN): options for the browser, and their challenge in a cookie.
+    options, proof = idp.passkeys.signin_options() if idp.settings.passkey_signin else (None, "")
+    response = render(
         request,
         "login/login.html",
-        {"next": next_url, "email": email, "error": error, "signup": signup},
+        {"next": next_url, "email": email, "error": error, "signup": signup, "passkey_options": options},
         status_code=status,
     )
+    if options is not None:
+        idp.cookies.set(response, idp.cookies.passkey_signin_name, proof, max_age=PASSKEY_CHALLENGE_SECONDS)
+        response.headers["Content-Security-Policy"] = SCRIPT_CSP
+    return response
+
+
+# The sign-in page as other sign-in handlers show it again ("Sign in with a passkey" refused).
+login_form = _login_form
 
 
 async def login_page(request: Request) -> Response:

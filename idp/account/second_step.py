@@ -9,9 +9,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.account.login import rate_limited_page
+from idp.account.passkeys import PASSKEY_REFUSED
 from idp.errors import RateLimited, UnreadableInput
 from idp.oidc.limits import MAX_CONTINUATION
-from idp.security import safe_next
+from idp.security import SCRIPT_CSP, safe_next
 from idp.services.mfa import InvalidCode
 from idp.services.sessions import ActiveSession
 from idp.templating import render
@@ -21,6 +22,8 @@ from idp.web.params import read_form, read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
 
 FIELDS = {"code": 64, "csrf_token": 128, "next": MAX_CONTINUATION}
+# The browser's answer to navigator.credentials.get: well under 2 kB; room for large signatures.
+PASSKEY_FIELDS = {"credential": 16_000, "csrf_token": 128, "next": MAX_CONTINUATION}
 QUERY = {"next": MAX_CONTINUATION}
 PAGES = {"otp": "login/verify.html", "backup": "login/recovery.html"}
 
@@ -30,8 +33,27 @@ async def _who(request: Request) -> ActiveSession | None:
     return await services(request).sessions.current(session_cookie(request), allow_pending=True)
 
 
-def _form(request: Request, kind: str, next_url: str, error: str | None = None, status: int = 200) -> Response:
-    return render(request, PAGES[kind], {"next": next_url, "error": error}, status_code=status)
+async def _form(
+    request: Request,
+    kind: str,
+    next_url: str,
+    error: str | None = None,
+    status: int = 200,
+    *,
+    active: ActiveSession | None = None,
+) -> Response:
+    # A person with passkeys is offered "Use a passkey" beside the code (login/_passkey.html), with a challenge
+    # for this session; that page runs our one script, so its CSP allows scripts from our own origin.
+    options = await services(request).passkeys.authentication_options(active) if active and kind == "otp" else None
+    response = render(
+        request,
+        PAGES[kind],
+        {"next": next_url, "error": error, "passkey_options": options},
+        status_code=status,
+    )
+    if options is not None:
+        response.headers["Content-Security-Policy"] = SCRIPT_CSP
+    return response
 
 
 async def _page(request: Request, kind: str) -> Response:
@@ -44,7 +66,7 @@ async def _page(request: Request, kind: str) -> Response:
         if active.pending:
             return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)
         return RedirectResponse("/account/security/totp?" + urlencode({"next": next_url}), status_code=303)
-    return _form(request, kind, next_url)
+    return await _form(request, kind, next_url, active=active)
 
 
 async def _submit(request: Request, kind: str) -> Response:
@@ -52,7 +74,7 @@ async def _submit(request: Request, kind: str) -> Response:
     try:
         form = await read_form(request, FIELDS)
     except UnreadableInput as exc:
-        return _form(request, kind, "/account", error=messages.FORM_UNREADABLE, status=exc.status)
+        return await _form(request, kind, "/account", error=messages.FORM_UNREADABLE, status=exc.status)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)
     next_url = safe_next(form["next"])
@@ -66,7 +88,7 @@ async def _submit(request: Request, kind: str) -> Response:
     except InvalidCode:
         idp.metrics.logins.labels("failure").inc()
         idp.metrics.second_step.labels(kind, "failure").inc()
-        return _form(request, kind, next_url, error=messages.WRONG_CODE, status=400)
+        return await _form(request, kind, next_url, error=messages.WRONG_CODE, status=400, active=active)
     except RateLimited as exc:
         idp.metrics.logins.labels("rate_limited").inc()
         idp.metrics.second_step.labels(kind, "rate_limited").inc()
@@ -106,3 +128,36 @@ async def recovery_page(request: Request) -> Response:
 
 async def recovery_submit(request: Request) -> Response:
     return await _submit(request, "backup")
+
+
+async def passkey_submit(request: Request) -> Response:
+    """ "Use a passkey": the assertion answers this session's challenge with one of the person's own passkeys."""
+    idp = services(request)
+    try:
+        form = await read_form(request, PASSKEY_FIELDS)
+    except UnreadableInput as exc:
+        return await _form(request, "otp", "/account", error=messages.FORM_UNREADABLE, status=exc.status)
+    if not idp.csrf.check(request, form["csrf_token"]):
+        return csrf_failed(request)
+    next_url = safe_next(form["next"])
+    active = await _who(request)
+    if active is None:
+        return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)
+    ip = client_ip(request)
+    device = request.cookies.get(idp.cookies.device_name)
+    try:
+        factor = await idp.passkeys.verify(active, form["credential"], client_ip=ip, device=device)
+    except InvalidCode:
+        idp.metrics.logins.labels("failure").inc()
+        idp.metrics.second_step.labels("passkey", "failure").inc()
+        return await _form(request, "otp", next_url, error=PASSKEY_REFUSED, status=400, active=active)
+    except RateLimited as exc:
+        idp.metrics.logins.labels("rate_limited").inc()
+        idp.metrics.second_step.labels("passkey", "rate_limited").inc()
+        return rate_limited_page(request, exc)
+    cookie, _ = await idp.mfa.complete_sign_in(active, factor, client_ip=ip, device=device)
+    idp.metrics.logins.labels("success").inc()
+    idp.metrics.second_step.labels("passkey", "success").inc()
+    response = RedirectResponse(next_url, status_code=303)
+    idp.cookies.set(response, idp.cookies.session_name, cookie)
+    return response

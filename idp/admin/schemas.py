@@ -27,6 +27,18 @@ class MfaOut(BaseModel):
     backup_codes_left: int
 
 
+class PasskeyOut(BaseModel):
+    """A passkey of the person: what it is called and when it was used, never key material."""
+
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    # The WebAuthn backup-eligible flag (amr "swk"), and whether it is backed up now (the backup-state flag).
+    synced: bool
+    backed_up: bool
+
+
 class UserOut(BaseModel):
     id: str
     email: str
@@ -38,6 +50,7 @@ class UserOut(BaseModel):
     roles: list[str] = Field(
         default_factory=list, description="staff roles (support, admin) for the support console at /admin"
     )
+    passkeys: list[PasskeyOut] = []
 
 
 class SessionClientOut(BaseModel):

@@ -7,6 +7,7 @@ from idp.admin.schemas import (
     ListQuery,
     MfaOut,
     MfaReset,
+    PasskeyOut,
     SessionClientOut,
     SessionOut,
     SessionPage,
@@ -23,6 +24,7 @@ from idp.store.models import User
 
 async def user_out(call: Call, user: User) -> UserOut:
     status = await call.idp.mfa.status(user.id)
+    keys = await call.idp.passkeys.list_passkeys(user.id) if status.passkeys else []
     return UserOut(
         id=user.id,
         email=user.email,
@@ -32,6 +34,17 @@ async def user_out(call: Call, user: User) -> UserOut:
         updated_at=user.updated_at,
         mfa=MfaOut(enabled=status.enabled, since=status.since, backup_codes_left=status.backup_codes_left),
         roles=await call.idp.users.roles(user.id),
+        passkeys=[
+            PasskeyOut(
+                id=k.id,
+                name=k.name,
+                created_at=k.created_at,
+                last_used_at=k.last_used_at,
+                synced=k.synced,
+                backed_up=k.backed_up,
+            )
+            for k in keys
+        ],
     )
 
 

@@ -111,9 +111,7 @@ async def _person_page(
             "sessions": sessions,
             "events": [(e, describe_details(e.details)) for e in events],
             "roles": await idp.users.roles(user.id),
-            # PASSKEYS: the passkeys area fills this with the person's passkeys (name, created, last used, synced
-            # or device-bound); admin/person.html shows its section only when this is not None.
-            "passkeys": None,
+            "passkeys": await idp.passkeys.list_passkeys(user.id),
             "done": done,
             "error": error,
             "email_enabled": idp.settings.email_enabled,

@@ -43,7 +43,7 @@ UNMATCHED_ROUTE = "unmatched"
 # Every label value that can occur is created at zero up front: an alert on `increase(...)` cannot see a series'
 # first event when the series itself only appears with it.
 LOGIN_OUTCOMES = ("success", "failure", "rate_limited", "overloaded", "invalid", "second_step")
-SECOND_STEP_FACTORS = ("otp", "backup")
+SECOND_STEP_FACTORS = ("otp", "backup", "passkey")
 SECOND_STEP_OUTCOMES = ("success", "failure", "rate_limited")
 # The scopes of idp.services.ratelimit.Limit; "other" for one added there but not here.
 LOCKOUT_SCOPES = ("account", "address", "device", "enrollment", "admin", "other")

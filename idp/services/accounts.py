@@ -227,7 +227,7 @@ class AccountService:
             user = await users_store.find_user(session, row.user_id) if row else None
             if row is None or user is None or user.disabled or user.email_norm != row.email_norm:
                 raise LinkInvalid("unknown, used or expired")
-            needs_code = await mfa_store.has_confirmed_totp(session, user.id)
+            needs_code = await mfa_store.has_second_factor(session, user.id)
         return ResetLink(user=user, needs_code=needs_code)
 
     async def reset_password(self, token: str, password: str, code: str, *, client_ip: str) -> str:

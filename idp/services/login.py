@@ -143,7 +143,7 @@ class LoginService:
             elif new_hash:
                 await users_store.set_password_hash(session, user.id, new_hash, self._clock.now())
             # A person with two-step verification is not signed in until the second step passes.
-            pending = await mfa_store.has_confirmed_totp(session, user.id)
+            pending = await mfa_store.has_second_factor(session, user.id)
             # Session fixation: whatever session the browser had is ended and a fresh id is issued.
             await self._sessions.end(session, previous_cookie)
             cookie = await self._sessions.create(
@@ -180,10 +180,12 @@ class LoginService:
 def amr_and_acr(methods: tuple[str, ...] | list[str]) -> tuple[list[str], str]:
     """RFC 8176 `amr` and our `acr` from the methods a session used (INTERFACE §3 table).
 
-    password → ["pwd"]/pwd; + authenticator code → ["pwd","otp","mfa"]/mfa; + backup code → ["pwd","mfa"]/mfa.
+    password → ["pwd"]/pwd; + authenticator code → ["pwd","otp","mfa"]/mfa; + backup code → ["pwd","mfa"]/mfa;
+    + passkey → ["pwd","hwk","mfa"] (device-bound) or ["pwd","swk","mfa"] (synced)/mfa; a passkey with user
+    verification alone (passwordless) → ["hwk"|"swk","mfa"]/mfa.
     """
-    amr = [m for m in ("pwd", "otp") if m in methods]
-    second_factor = "otp" in methods or "backup" in methods
+    amr = [m for m in ("pwd", "otp", "hwk", "swk") if m in methods]
+    second_factor = any(m in methods for m in ("otp", "backup", "hwk", "swk"))
     if second_factor:
         amr.append("mfa")
     return amr, ("mfa" if second_factor else "pwd")

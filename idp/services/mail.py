@@ -40,6 +40,7 @@ SUBJECTS = {
     "signup_existing": N_("Someone tried to create an account with your address at %(site)s"),
     "password_reset": N_("Reset your password at %(site)s"),
     "password_changed": N_("Your password at %(site)s was changed"),
+    "passkey_added": N_("A passkey was added to your account at %(site)s"),
 }
 
 

@@ -23,6 +23,7 @@ from idp.services.sessions import FRESH_CODES, PENDING_ENROLLMENT, ActiveSession
 from idp.services.users import end_sessions_and_tokens
 from idp.store import importer as import_store
 from idp.store import mfa as store
+from idp.store import passkeys as passkeys_store
 from idp.store import sessions as sessions_store
 from idp.store.db import Database
 from idp.store.models import User
@@ -45,6 +46,9 @@ class MfaStatus:
     enabled: bool
     since: datetime | None
     backup_codes_left: int
+    # Which second factors are set up: an authenticator app, and how many passkeys.
+    totp: bool = False
+    passkeys: int = 0
 
     @property
     def few_codes_left(self) -> bool:
@@ -95,11 +99,16 @@ class MfaService:
         self.issuer_name = issuer_name
 
     async def status(self, user_id: str) -> MfaStatus:
+        """On when an authenticator is confirmed or a passkey is registered (either is a second factor)."""
         async with self._db.transaction() as session:
             cred = await store.find_totp(session, user_id)
-            left = await store.count_backup_codes_left(session, user_id) if cred and cred.confirmed_at else 0
-        enabled = cred is not None and cred.confirmed_at is not None
-        return MfaStatus(enabled=enabled, since=cred.confirmed_at if enabled and cred else None, backup_codes_left=left)
+            keys = await passkeys_store.list_of_user(session, user_id)
+            totp_on = cred is not None and cred.confirmed_at is not None
+            enabled = totp_on or bool(keys)
+            left = await store.count_backup_codes_left(session, user_id) if enabled else 0
+        starts = [cred.confirmed_at] if cred is not None and cred.confirmed_at is not None else []
+        since = min(starts + [k.created_at for k in keys]) if enabled else None
+        return MfaStatus(enabled=enabled, since=since, backup_codes_left=left, totp=totp_on, passkeys=len(keys))
 
     def is_recent(self, active: ActiveSession) -> bool:
         return self._clock.now() - active.auth_time <= RECENT_SIGN_IN
@@ -175,13 +184,16 @@ class MfaService:
         reserved = await self._reserve(user, client_ip, device=device)
         async with self._db.transaction() as session:
             cred = await store.find_totp(session, user.id)
-            if cred is None or cred.confirmed_at is None:
-                ok = False
-            elif kind == "otp":
-                secret = self._sealer.open(cred.secret, aad=user.id).decode()
-                step = totp.matching_step(secret, code, now)
-                ok = step is not None and await store.accept_step(session, user.id, step)
+            if kind == "otp":
+                if cred is None or cred.confirmed_at is None:
+                    ok = False
+                else:
+                    secret = self._sealer.open(cred.secret, aad=user.id).decode()
+                    step = totp.matching_step(secret, code, now)
+                    ok = step is not None and await store.accept_step(session, user.id, step)
             else:
+                # Backup codes exist only while two-step verification is on (with an authenticator, passkeys or
+                # both): turning it off or an operator's reset deletes them.
                 canonical = backup_codes.normalize(code)
                 ok = canonical is not None and await store.use_backup_code(session, user.id, self._hash(canonical), now)
             left = await store.count_backup_codes_left(session, user.id) if ok and kind == "backup" else 0
@@ -205,7 +217,7 @@ class MfaService:
         self, active: ActiveSession, factor: SecondFactor, *, client_ip: str, device: str | None = None
     ) -> tuple[str, tuple[str, ...]]:
         """Finish a pending sign-in or step up a password-only session; returns the new cookie and methods."""
-        methods = ("pwd", "otp") if factor.method == "otp" else ("pwd", "backup")
+        methods = ("pwd", factor.method) if factor.method in ("otp", "hwk", "swk") else ("pwd", "backup")
         async with self._db.transaction() as session:
             cookie = await self._sessions.elevate(session, active, methods, client_ip=client_ip)
             user = active.user
@@ -245,6 +257,7 @@ class MfaService:
         async with self._db.transaction() as session:
             await store.delete_totp(session, active.user.id)
             await store.delete_backup_codes(session, active.user.id)
+            await passkeys_store.delete_all_of_user(session, active.user.id)
             ended = await end_sessions_and_tokens(session, active.user.id, now, keep=active.id_hash)
             await self._audit.record(session, "mfa.disabled", user_id=active.user.id, client_ip=client_ip, **ended)
 
@@ -277,6 +290,34 @@ class MfaService:
                 await sessions_store.clear_fresh_codes(session, active.id_hash)
                 return None
         return list(json.loads(self._sealer.open(row.fresh_codes, aad=active.id_hash)))
+
+    # -- shared with the passkey service (idp.services.passkeys) --------------------------------------------
+
+    async def reserve_attempt(self, user: User, client_ip: str, *, device: str | None = None) -> list[int]:
+        """Count a second-step attempt under the sign-in limits before it is checked (see `_reserve`)."""
+        return await self._reserve(user, client_ip, device=device)
+
+    async def release_attempt(self, session: AsyncSession, reserved: list[int]) -> None:
+        """The attempt was right: it does not count."""
+        await self._limiter.release(session, reserved)
+
+    async def failed_attempt(self, user: User, client_ip: str, kind: str, reserved: list[int], *, reason: str) -> None:
+        """The attempt was wrong: it counts, and is audited with a reason that is never the secret itself."""
+        async with self._db.transaction() as session:
+            await self._limiter.settle(session, reserved)
+            await self._audit.record(
+                session,
+                "mfa.failure",
+                user_id=user.id,
+                client_ip=client_ip,
+                outcome="failure",
+                method=kind,
+                reason=reason,
+            )
+
+    async def keep_fresh_codes(self, session: AsyncSession, cookie: str, codes: list[str]) -> None:
+        """Keep backup codes just made readable by the session behind `cookie` for download and printing."""
+        await self._store_fresh(session, cookie, codes)
 
     # -- helpers ----------------------------------------------------------------------------------------
 

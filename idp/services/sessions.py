@@ -14,6 +14,7 @@ from idp.services.audit import AuditLog
 from idp.services.backchannel import enqueue_logouts
 from idp.store import mfa as mfa_store
 from idp.store import outbox as outbox_store
+from idp.store import passkeys as passkeys_store
 from idp.store import sessions as store
 from idp.store.db import Database
 from idp.store.models import LoginSession, User
@@ -34,6 +35,8 @@ PENDING_LIFETIME = timedelta(minutes=10)
 FRESH_CODES = timedelta(minutes=10)
 # An authenticator secret not confirmed within this time starts over with a new one.
 PENDING_ENROLLMENT = timedelta(minutes=15)
+# A passkey challenge (WebAuthn) is answered within this time or not at all.
+PASSKEY_CHALLENGE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,7 @@ class SessionService:
         now = self._clock.now()
         await store.clear_fresh_codes_before(session, now - FRESH_CODES)
         await mfa_store.delete_enrollments_before(session, now - PENDING_ENROLLMENT)
+        await passkeys_store.delete_challenges_before(session, now - PASSKEY_CHALLENGE)
         ended = await store.delete_expired_sessions(session, now, now - self.idle)
         await enqueue_logouts(session, ended, now)
         return len(ended)

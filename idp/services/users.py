@@ -18,6 +18,7 @@ from idp.services.audit import AuditLog
 from idp.services.backchannel import enqueue_logouts
 from idp.store import grants as grants_store
 from idp.store import mfa as mfa_store
+from idp.store import passkeys as passkeys_store
 from idp.store import roles as roles_store
 from idp.store import sessions as sessions_store
 from idp.store import users as store
@@ -212,6 +213,7 @@ class UserService:
             user = await _find(session, user_id)
             await mfa_store.delete_totp(session, user_id)
             await mfa_store.delete_backup_codes(session, user_id)
+            passkeys_removed = await passkeys_store.delete_all_of_user(session, user_id)
             ended = await end_sessions_and_tokens(session, user_id, now)
             await self._audit.record(
                 session,
@@ -220,6 +222,7 @@ class UserService:
                 actor=actor,
                 client_ip=client_ip,
                 reason=reason[:500],
+                passkeys_removed=passkeys_removed,
                 **ended,
             )
         return user

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp.store.models import BackupCode, TotpCredential, TotpEnrollment
+from idp.store.models import BackupCode, Passkey, TotpCredential, TotpEnrollment
 
 
 async def find_totp(session: AsyncSession, user_id: str) -> TotpCredential | None:
@@ -20,6 +20,14 @@ async def has_confirmed_totp(session: AsyncSession, user_id: str) -> bool:
     query = select(TotpCredential.user_id).where(
         TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_not(None)
     )
+    return (await session.execute(query)).first() is not None
+
+
+async def has_second_factor(session: AsyncSession, user_id: str) -> bool:
+    """Two-step verification is on: a confirmed authenticator or at least one passkey."""
+    if await has_confirmed_totp(session, user_id):
+        return True
+    query = select(Passkey.id).where(Passkey.user_id == user_id).limit(1)
     return (await session.execute(query)).first() is not None
 
 

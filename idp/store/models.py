@@ -400,3 +400,39 @@ class UserRole(Base):
     user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(20), primary_key=True)
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Passkey(Base):
+    """A WebAuthn credential a person registered as a second factor: the public key only, never a secret.
+
+    `backup_eligible` (the BE flag) says whether it may be synced between devices: `amr` `swk` rather than `hwk`."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # base64url of the credential id the authenticator chose (at most 1023 bytes, WebAuthn §5.8.3): unique, so an
+    # assertion names exactly one credential and one person.
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[str] = mapped_column(Text)  # base64url COSE key
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transports: Mapped[str] = mapped_column(String(200), default="")  # space-separated hints for the browser
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backup_state: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebauthnChallenge(Base):
+    """A WebAuthn challenge handed to one sign-in session for one purpose ("register", "authenticate"): used once,
+    and it goes with the session."""
+
+    __tablename__ = "webauthn_challenges"
+
+    session_id_hash: Mapped[str] = mapped_column(
+        String(64), ForeignKey("login_sessions.id_hash", ondelete="CASCADE"), primary_key=True
+    )
+    purpose: Mapped[str] = mapped_column(String(20), primary_key=True)
+    challenge: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

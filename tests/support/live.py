@@ -31,10 +31,12 @@ START_TIMEOUT = 20.0
 class LiveIdp:
     """idp served by uvicorn on 127.0.0.1:<free port>; its issuer is that base URL."""
 
-    def __init__(self, database_url: str, **overrides: Any) -> None:
+    def __init__(self, database_url: str, *, host: str = "127.0.0.1", **overrides: Any) -> None:
+        """`host` names the issuer's host (it listens on 127.0.0.1 either way): WebAuthn takes no IP address as
+        its RP ID, so the passkey scenarios use "localhost"."""
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
-        self.issuer = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self.issuer = f"http://{host}:{self._socket.getsockname()[1]}"
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
             database_url=database_url,

@@ -52,8 +52,19 @@ def check(
         (("pwd", "otp"), ["pwd", "otp", "mfa"], "mfa"),
         (("pwd", "backup"), ["pwd", "mfa"], "mfa"),
         (("pwd", "otp", "backup"), ["pwd", "otp", "mfa"], "mfa"),
+        (("pwd", "hwk"), ["pwd", "hwk", "mfa"], "mfa"),
+        (("pwd", "swk"), ["pwd", "swk", "mfa"], "mfa"),
+        (("swk",), ["swk", "mfa"], "mfa"),
     ],
-    ids=["password", "password+app", "password+backup", "password+app+backup"],
+    ids=[
+        "password",
+        "password+app",
+        "password+backup",
+        "password+app+backup",
+        "password+device-bound-passkey",
+        "password+synced-passkey",
+        "passkey-alone",
+    ],
 )
 def test_amr_and_acr_table(methods: tuple[str, ...], amr: list[str], acr: str) -> None:
     assert amr_and_acr(methods) == (amr, acr)

@@ -25,6 +25,7 @@ VALUES = {
     "signup_existing": {"login_url": "http://testserver/login", "forgot_url": "http://testserver/password/forgot"},
     "password_reset": {"link": LINK},
     "password_changed": {"forgot_url": "http://testserver/password/forgot", "support_url": "mailto:help@example.com"},
+    "passkey_added": {"name": "Phone", "security_url": "http://testserver/account/security/passkeys"},
 }
 
 

@@ -15,7 +15,7 @@ from tests.support.mfa import enroll
 from tests.support.oidc import make_client
 from tests.support.pages import PASSWORD, csrf_from, make_user, submit_login
 
-USER_FIELDS = {"id", "email", "name", "disabled", "created_at", "updated_at", "mfa", "roles"}
+USER_FIELDS = {"id", "email", "name", "disabled", "created_at", "updated_at", "mfa", "roles", "passkeys"}
 
 
 async def session_count(running: Running, user_id: str) -> int:

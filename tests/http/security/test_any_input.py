@@ -28,7 +28,7 @@ import idp.admin.clients
 import idp.admin.keys
 import idp.admin.users  # noqa: F401  (importing them registers the operations)
 from idp.account import login as login_page
-from idp.account import password, second_step, security, sessions, signup
+from idp.account import passkeys, password, second_step, security, sessions, signup
 from idp.admin import api as admin_api
 from idp.app import create_app
 from idp.clock import FrozenClock
@@ -56,6 +56,8 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/login/verify"): tuple(second_step.FIELDS),
     ("GET", "/login/recovery"): PAGE_QUERY,
     ("POST", "/login/recovery"): tuple(second_step.FIELDS),
+    ("POST", "/login/verify/passkey"): tuple(second_step.PASSKEY_FIELDS),
+    ("POST", "/login/passkey"): tuple(passkeys.SIGNIN_FIELDS),
     ("GET", "/password/forgot"): PAGE_QUERY,
     ("POST", "/password/forgot"): tuple(password.FORGOT_FIELDS),
     ("GET", "/password/reset"): (*PAGE_QUERY, "token"),
@@ -75,6 +77,10 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/account/security/backup-codes"): tuple(security.FIELDS),
     ("GET", "/account/security/backup-codes/download"): PAGE_QUERY,
     ("GET", "/account/security/backup-codes/print"): PAGE_QUERY,
+    ("GET", "/account/security/passkeys"): PAGE_QUERY,
+    ("POST", "/account/security/passkeys/add"): tuple(passkeys.ADD_FIELDS),
+    ("POST", "/account/security/passkeys/rename"): tuple(passkeys.RENAME_FIELDS),
+    ("POST", "/account/security/passkeys/remove"): tuple(passkeys.REMOVE_FIELDS),
     ("GET", "/account/sessions"): PAGE_QUERY,
     ("POST", "/account/sessions/sign-out"): tuple(sessions.FIELDS),
     ("POST", "/account/sessions/sign-out-others"): tuple(sessions.FIELDS),
@@ -219,6 +225,8 @@ async def world(module_database_url: str) -> AsyncIterator[World]:
             assert (await submit_login(browser, "person@example.com", PASSWORD)).status_code == 303
             # The enrollment page keeps a pending secret for this session, written on its first showing by design.
             assert (await browser.get("/account/security/totp")).status_code == 200
+            # So does the passkeys page its registration challenge (kept while it has half its life ahead).
+            assert (await browser.get("/account/security/passkeys")).status_code == 200
             world = World(running, browser, admin, await csrf_token(browser, "/login?reauth=1"), rp.client_id)
             world.state = await snapshot(running)
             yield world
