@@ -62,3 +62,16 @@ async def update_user(session: AsyncSession, user_id: str, values: dict[str, obj
 async def delete_user(session: AsyncSession, user_id: str) -> bool:
     result = await session.execute(delete(User).where(User.id == user_id))
     return bool(result.rowcount)  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
+
+
+async def change_email(session: AsyncSession, user_id: str, email: str, email_norm: str, now: datetime) -> None:
+    """The person's new sign-in address, verified (they used a link sent to it); Conflict when it is taken."""
+    # The caller checked the address is free; a race lost here aborts the whole transaction, which then rolls back.
+    try:
+        await session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(email=email, email_norm=email_norm, email_verified=True, updated_at=now)
+        )
+    except IntegrityError:
+        raise Conflict("a user with this email already exists") from None
