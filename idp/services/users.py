@@ -242,6 +242,7 @@ class UserService:
         now = self._clock.now()
         async with self._db.transaction() as session:
             user = await _find(session, user_id)
+            was_on = await mfa_store.has_confirmed_totp(session, user_id)
             await mfa_store.delete_totp(session, user_id)
             await mfa_store.delete_backup_codes(session, user_id)
             ended = await end_sessions_and_tokens(session, user_id, now)
@@ -254,7 +255,8 @@ class UserService:
                 reason=reason[:500],
                 **ended,
             )
-            if self._notices is not None:
+            # Told only when something was removed: a reset of an account without it changes nothing for them.
+            if self._notices is not None and was_on:
                 await self._notices.send(session, user, MFA_RESET, now=now)
         return user
 
