@@ -122,7 +122,7 @@ async def test_delete_needs_password_and_code_then_everything_of_the_person_ends
     done = await delete(browser, PASSWORD, totp_code(secret, clock.now()))
     assert done.status_code == 200, done.text
     assert "Your account was deleted" in done.text
-    assert done.headers["set-cookie"].startswith("idp_session=\"\"")  # the cookie is dropped
+    assert done.headers["set-cookie"].startswith('idp_session=""')  # the cookie is dropped
     assert not await exists(running, person)
     assert (await browser.get("/account")).status_code == 303
 

@@ -49,7 +49,8 @@ async def test_the_download_holds_the_persons_data_and_no_secret(running: Runnin
     text = response.text
     async with running.idp.db.transaction() as db:
         stored = await db.get(User, person.id)
-    assert stored is not None and stored.password_hash
+    assert stored is not None
+    assert stored.password_hash
     for secret_value in [
         PASSWORD,
         stored.password_hash,

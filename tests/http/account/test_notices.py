@@ -72,7 +72,7 @@ async def test_every_security_notice_arrives_in_the_persons_language(
 
     async with running.client() as browser:
         assert (await submit_login(browser, OLD, PASSWORD)).status_code == 303
-        secret, codes = await enroll(browser, clock.now())
+        secret, _codes = await enroll(browser, clock.now())
         text = await arrived(running, smtp, OLD, "mfa_enabled", locale)
         assert "http://testserver/password/forgot" in text
 
