@@ -355,6 +355,10 @@ class AccountService:
                     user_id=taken.id,
                     values=self._urls(),
                 )
+                # On the owner's record, not the requester's: their export must not tell them the address is taken.
+                await self._audit.record(
+                    session, "email.change_to_taken_address", user_id=taken.id, client_ip=client_ip
+                )
             else:
                 link = await self._new_link(session, user, CHANGE_EMAIL, new_email=new_email)
                 await self._mail.enqueue(
@@ -367,9 +371,7 @@ class AccountService:
                     values={"link": link},
                 )
             await users_store.update_user(session, user.id, {"locale": locale})
-            await self._audit.record(
-                session, "email.change_requested", user_id=user.id, client_ip=client_ip, address_taken=taken is not None
-            )
+            await self._audit.record(session, "email.change_requested", user_id=user.id, client_ip=client_ip)
         return new_email
 
     async def check_email_change_link(self, token: str) -> EmailChangeLink:

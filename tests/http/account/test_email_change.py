@@ -138,6 +138,12 @@ async def test_a_taken_address_gets_the_same_answer_and_its_owner_an_email(runni
     assert free.status_code == taken.status_code == 200
     assert free.text.replace("free@example.com", "X") == taken.text.replace("taken@example.com", "X")
     assert await deliver_mail(running) == 2
+    # The requester's own audit events (which their data export shows) say the same for both.
+    asked = [e for e in await audit_events(running) if e.type == "email.change_requested"]
+    assert len(asked) == 2
+    assert asked[0].details == asked[1].details
+    [attempt] = await audit_events(running, "email.change_to_taken_address")
+    assert attempt.user_id == other.id
     [told] = smtp.inbox.to("taken@example.com")
     assert "already has an account" in text_of(told)
     assert not [u for u in links_in(told) if "token=" in u]  # no link to move anything
