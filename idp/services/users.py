@@ -102,8 +102,8 @@ async def end_sessions_and_tokens(
     """Sign the person out everywhere but the session `keep` (an id hash): sessions deleted, unredeemed
     authorization codes deleted, access and refresh tokens revoked (INTERFACE §3). Returns counts for the audit.
 
-    Every event that must end a person's grants goes through here: operator revoke, MFA reset, disabling the
-    account, and turning two-step verification on or off. Each ended session's clients get a logout token
+    Every event that must end a person's grants goes through here: operator revoke, MFA reset, disabling or
+    deleting the account, and turning two-step verification on or off. Each ended session's clients get a logout token
     (Back-Channel Logout), queued in this transaction.
     """
     # Sessions first, while their codes and tokens still say which clients were signed in through them.
