@@ -99,7 +99,7 @@ async def confirm_page(request: Request) -> Response:
     try:
         link = await idp.accounts.check_email_change_link(token)
     except LinkInvalid:
-        return link_invalid(request)
+        return link_invalid(request, kind="email_change")
     return render(request, "account/email_change_confirm.html", {"token": token, "new_email": link.new_email})
 
 
@@ -114,7 +114,7 @@ async def confirm_submit(request: Request) -> Response:
     try:
         new_email = await idp.accounts.confirm_email_change(form["token"], client_ip=client_ip(request))
     except LinkInvalid:
-        return link_invalid(request)
+        return link_invalid(request, kind="email_change")
     except AddressTaken:
         return error_page(request, 409, TAKEN, TAKEN_TEXT)
     context: dict[str, Any] = {"email": new_email}

@@ -109,6 +109,7 @@ async def test_the_link_expires_after_a_day(running: Running, smtp: SmtpServer, 
         expired = await c.get(link)
         assert expired.status_code == 400
         assert "This link does not work" in expired.text
+        assert 'href="/account/email"' in expired.text  # a new change, not a new password link
         token = link.split("token=", 1)[1]
         posted = await c.post("/account/email/confirm", data={"token": token, "csrf_token": await csrf_token(c)})
         assert posted.status_code == 400
