@@ -16,7 +16,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from idp.account import login, passkeys, password, profile, second_step, security, sessions, signup
+from idp.account import (
+    delete,
+    email,
+    export,
+    login,
+    passkeys,
+    password,
+    profile,
+    second_step,
+    security,
+    sessions,
+    signup,
+)
 from idp.admin import admin_routes
 from idp.admin.imports import IMPORT_BODY_LIMIT
 from idp.auth.passwords import PasswordPool
@@ -134,6 +146,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/account", profile.account_page, methods=["GET"]),
         Route("/account/password", password.change_page, methods=["GET"]),
         Route("/account/password", password.change_submit, methods=["POST"]),
+        Route("/account/email", email.change_page, methods=["GET"]),
+        Route("/account/email", email.change_submit, methods=["POST"]),
+        Route("/account/email/confirm", email.confirm_page, methods=["GET"]),
+        Route("/account/email/confirm", email.confirm_submit, methods=["POST"]),
+        Route("/account/delete", delete.delete_page, methods=["GET"]),
+        Route("/account/delete", delete.delete_submit, methods=["POST"]),
+        Route("/account/export", export.export_data, methods=["GET"]),
         Route("/account/security", security.security_page, methods=["GET"]),
         Route("/account/sessions", sessions.sessions_page, methods=["GET"]),
         Route("/account/sessions/sign-out", sessions.sign_out_submit, methods=["POST"]),

@@ -25,6 +25,7 @@ from idp.services.backchannel import KIND as BACKCHANNEL_KIND
 from idp.services.backchannel import BackchannelLogout
 from idp.services.backchannel import describe as describe_backchannel
 from idp.services.clients import ClientService
+from idp.services.export import DataExport
 from idp.services.grants import GrantService
 from idp.services.importer import ImportService
 from idp.services.instance import InstanceKeys, load_instance_keys
@@ -34,6 +35,7 @@ from idp.services.mail import KIND as EMAIL_KIND
 from idp.services.mail import Mailer
 from idp.services.mail import describe as describe_email
 from idp.services.mfa import MfaService
+from idp.services.notices import Notices
 from idp.services.outbox import Outbox
 from idp.services.passkeys import PasskeyService
 from idp.services.ratelimit import RateLimiter
@@ -74,6 +76,8 @@ class Idp:
     mail: Mailer
     accounts: AccountService
     importer: ImportService
+    notices: Notices
+    export: DataExport
 
     async def close(self) -> None:
         """Release the connection pools and the outgoing HTTP client."""
@@ -127,6 +131,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         timeout=settings.smtp_timeout_seconds,
     )
     outbox.register(EMAIL_KIND, mail.deliver, describe_email)
+    notices = Notices(mail, issuer=settings.issuer, support_url=settings.support_url)
     sessions = SessionService(
         db,
         clock,
@@ -142,6 +147,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         audit=audit,
         sessions=sessions,
         issuer_name=settings.totp_issuer,
+        notices=notices,
     )
     return Idp(
         settings=settings,
@@ -152,7 +158,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         audit=audit,
         limiter=limiter,
         sessions=sessions,
-        users=UserService(db, pool, clock, audit),
+        users=UserService(db, pool, clock, audit, notices=notices, limiter=limiter),
         login=LoginService(db, pool, limiter, sessions, audit, clock),
         mfa=mfa,
         passkeys=PasskeyService(
@@ -163,7 +169,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
             mfa=mfa,
             sessions=sessions,
             audit=audit,
-            mail=mail,
+            notices=notices,
             backup_key=derive_key(keys.encryption_key, "backup-codes"),
             signin_key=derive_key(keys.secret_key, "passkey-signin"),
         ),
@@ -180,6 +186,8 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         outbox=outbox,
         http=http,
         mail=mail,
-        accounts=AccountService(db, pool, clock, audit, limiter, mfa, mail, settings),
+        accounts=AccountService(db, pool, clock, audit, limiter, mfa, mail, settings, notices),
         importer=ImportService(db, clock, audit, sealer=Sealer(keys.encryption_key, "totp")),
+        notices=notices,
+        export=DataExport(db, clock, sessions=sessions, mfa=mfa, audit=audit),
     )

@@ -44,10 +44,10 @@ def unavailable(request: Request) -> Response:
     return error_page(request, 404, UNAVAILABLE, UNAVAILABLE_TEXT)
 
 
-def link_invalid(request: Request) -> Response:
-    return render(
-        request, "account/link_invalid.html", {"title": LINK_INVALID, "message": LINK_INVALID_TEXT}, status_code=400
-    )
+def link_invalid(request: Request, *, kind: str = "") -> Response:
+    """One page for every dead email link; `kind` "email_change" offers a new change instead of new links."""
+    context = {"title": LINK_INVALID, "message": LINK_INVALID_TEXT, "kind": kind}
+    return render(request, "account/link_invalid.html", context, status_code=400)
 
 
 async def forgot_page(request: Request) -> Response:

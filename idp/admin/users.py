@@ -107,7 +107,14 @@ async def update_user(call: Call) -> UserOut:
     return await user_out(call, user)
 
 
-@operation("DELETE", "/users/{user_id}", summary="Delete a user", status=204, errors=(404,))
+@operation(
+    "DELETE",
+    "/users/{user_id}",
+    summary="Delete a user: sessions end (logout tokens go out), tokens stop working, the person's data goes; "
+    "their audit events keep only the user id",
+    status=204,
+    errors=(404,),
+)
 async def delete_user(call: Call) -> None:
     await call.idp.users.delete(call.path["user_id"], actor=call.admin.actor, client_ip=call.client_ip)
 

@@ -1,4 +1,5 @@
-"""Accounts people run themselves (issue #13): sign-up, email verification and the forgotten password.
+"""Accounts people run themselves (issue #13): sign-up, email verification, the forgotten password, changing the
+sign-in address and deleting the account.
 
 Every answer that could tell whether an address has an account is the same either way; what differs goes by
 email to the address's owner. Links are single use, short-lived and stored as SHA-256; a reset never bypasses
@@ -25,6 +26,7 @@ from idp.security import safe_next
 from idp.services.audit import AuditLog
 from idp.services.mail import Mailer
 from idp.services.mfa import MfaService
+from idp.services.notices import ACCOUNT_DELETED, EMAIL_CHANGED, PASSWORD_CHANGED, Notices
 from idp.services.ratelimit import Limit, RateLimiter, address_key
 from idp.services.sessions import ActiveSession
 from idp.services.users import (
@@ -33,6 +35,7 @@ from idp.services.users import (
     check_email,
     check_name,
     end_sessions_and_tokens,
+    erase_person,
     normalize_email,
 )
 from idp.store import account_tokens as store
@@ -44,7 +47,9 @@ from idp.store.models import AccountToken, Client, User
 
 VERIFY = "verify_email"
 RESET = "reset_password"
-LIFETIMES = {VERIFY: timedelta(hours=24), RESET: timedelta(minutes=30)}
+CHANGE_EMAIL = "change_email"
+LIFETIMES = {VERIFY: timedelta(hours=24), RESET: timedelta(minutes=30), CHANGE_EMAIL: timedelta(hours=24)}
+LINK_PATHS = {VERIFY: "/verify-email", RESET: "/password/reset", CHANGE_EMAIL: "/account/email/confirm"}
 # Links are kept this long after they expire, so the "send again" limits can still count them.
 KEEP_EXPIRED = timedelta(days=1)
 # Emails one address may cause within the limiter's window (sign-up, send again, forgotten password), and
@@ -80,6 +85,22 @@ class LinkInvalid(DomainError):
 
 class CodeRequired(DomainError):
     """The account has two-step verification: a code is needed before the new password is taken."""
+
+
+class SameEmail(InvalidInput):
+    """The new address is the one the account already has."""
+
+
+class AddressTaken(DomainError):
+    """The new address belongs to another account by the time the link is used."""
+
+
+@dataclass(frozen=True)
+class EmailChangeLink:
+    """A change-of-address link still valid: whose account, and the address it moves to."""
+
+    user: User
+    new_email: str
 
 
 @dataclass(frozen=True)
@@ -119,6 +140,7 @@ class AccountService:
         mfa: MfaService,
         mail: Mailer,
         settings: Settings,
+        notices: Notices | None = None,
     ) -> None:
         self._db = db
         self._passwords = passwords
@@ -130,6 +152,7 @@ class AccountService:
         self._issuer = settings.issuer
         self._support_url = settings.support_url
         self._signup = settings.signup
+        self._notices = notices or Notices(mail, issuer=settings.issuer, support_url=settings.support_url)
 
     @property
     def enabled(self) -> bool:
@@ -138,7 +161,10 @@ class AccountService:
 
     # -- links --------------------------------------------------------------------------------------------
 
-    async def _new_link(self, session: AsyncSession, user: User, purpose: str, *, next_url: str = "") -> str:
+    async def _new_link(
+        self, session: AsyncSession, user: User, purpose: str, *, next_url: str = "", new_email: str | None = None
+    ) -> str:
+        """A single-use link for `purpose`, sent to the account's address (or to `new_email`, which it moves to)."""
         token = new_opaque(32)
         now = self._clock.now()
         await store.insert(
@@ -147,14 +173,14 @@ class AccountService:
                 token_hash=sha256_hex(token),
                 purpose=purpose,
                 user_id=user.id,
-                email_norm=user.email_norm,
+                email_norm=normalize_email(new_email) if new_email else user.email_norm,
                 next_url=next_url,
+                new_email=new_email,
                 created_at=now,
                 expires_at=now + LIFETIMES[purpose],
             ),
         )
-        path = "/verify-email" if purpose == VERIFY else "/password/reset"
-        return f"{self._issuer}{path}?{urlencode({'token': token})}"
+        return f"{self._issuer}{LINK_PATHS[purpose]}?{urlencode({'token': token})}"
 
     def _urls(self) -> dict[str, str]:
         return {
@@ -253,15 +279,7 @@ class AccountService:
             await store.use_all_of_user(session, user.id, RESET, now)
             ended = await end_sessions_and_tokens(session, user.id, now)
             cleared = await self._limiter.unlock(session, user)
-            await self._mail.enqueue(
-                session,
-                "password_changed",
-                to=user.email,
-                locale=user.locale,
-                now=now,
-                user_id=user.id,
-                values={"forgot_url": self._urls()["forgot_url"], "support_url": self._support_url},
-            )
+            await self._notices.send(session, user, PASSWORD_CHANGED, now=now)
             await self._audit.record(
                 session, "password.reset", user_id=user.id, client_ip=client_ip, limits_cleared=cleared, **ended
             )
@@ -276,16 +294,7 @@ class AccountService:
 
         InvalidCredentials (a wrong current password, counted like a wrong sign-in), WeakPassword, RateLimited."""
         user = active.user
-        async with self._db.transaction() as session:
-            limits = await self._limiter.sign_in_limits(session, user.email_norm, user, client_ip, device)
-            await self._limiter.check(session, limits)
-        if not await self._passwords.verify(user.password_hash, current[:MAX_PASSWORD_LENGTH]):
-            async with self._db.transaction() as session:
-                await self._limiter.settle(session, await self._limiter.record_failure(session, limits))
-                await self._audit.record(
-                    session, "password.change_failed", user_id=user.id, client_ip=client_ip, outcome="failure"
-                )
-            raise InvalidCredentials("wrong current password")
+        await self._check_password(user, current, client_ip=client_ip, device=device, failed="password.change_failed")
         check_new_password(new, user.email)
         password_hash = await self._passwords.hash(new)
         now = self._clock.now()
@@ -293,16 +302,142 @@ class AccountService:
             await users_store.set_password_hash(session, user.id, password_hash, now)
             await store.use_all_of_user(session, user.id, RESET, now)
             ended = await end_sessions_and_tokens(session, user.id, now, keep=active.id_hash)
-            await self._mail.enqueue(
-                session,
-                "password_changed",
-                to=user.email,
-                locale=user.locale,
-                now=now,
-                user_id=user.id,
-                values={"forgot_url": self._urls()["forgot_url"], "support_url": self._support_url},
-            )
+            await self._notices.send(session, user, PASSWORD_CHANGED, now=now)
             await self._audit.record(session, "password.changed", user_id=user.id, client_ip=client_ip, **ended)
+
+    async def _check_password(
+        self, user: User, password: str, *, client_ip: str, device: str | None, failed: str
+    ) -> None:
+        """The person's current password, confirming a change made while signed in; InvalidCredentials (counted
+        like a wrong sign-in, audited as `failed`) or RateLimited."""
+        async with self._db.transaction() as session:
+            limits = await self._limiter.sign_in_limits(session, user.email_norm, user, client_ip, device)
+            await self._limiter.check(session, limits)
+        if not await self._passwords.verify(user.password_hash, password[:MAX_PASSWORD_LENGTH]):
+            async with self._db.transaction() as session:
+                await self._limiter.settle(session, await self._limiter.record_failure(session, limits))
+                await self._audit.record(session, failed, user_id=user.id, client_ip=client_ip, outcome="failure")
+            raise InvalidCredentials("wrong current password")
+
+    # -- changing the sign-in address ---------------------------------------------------------------------
+
+    async def request_email_change(
+        self,
+        active: ActiveSession,
+        new_email: str,
+        password: str,
+        *,
+        locale: str,
+        client_ip: str,
+        device: str | None = None,
+    ) -> str:
+        """Send a link to the new address; the change happens when it is used. Returns the address as typed.
+
+        The answer is the same whether or not the address has an account (its owner is told by email instead).
+        InvalidInput (SameEmail), InvalidCredentials, RateLimited."""
+        user = active.user
+        new_email = check_email(new_email)
+        new_norm = normalize_email(new_email)
+        if new_norm == user.email_norm:
+            raise SameEmail("this is already the account's address")
+        await self._check_password(user, password, client_ip=client_ip, device=device, failed="email.change_failed")
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            await self._limit_emails(session, new_norm, client_ip, "change")
+            taken = await users_store.find_user_by_email(session, new_norm)
+            if taken is not None:
+                await self._mail.enqueue(
+                    session,
+                    "email_change_taken",
+                    to=taken.email,
+                    locale=taken.locale,
+                    now=now,
+                    user_id=taken.id,
+                    values=self._urls(),
+                )
+                # On the owner's record, not the requester's: their export must not tell them the address is taken.
+                await self._audit.record(
+                    session, "email.change_to_taken_address", user_id=taken.id, client_ip=client_ip
+                )
+            else:
+                link = await self._new_link(session, user, CHANGE_EMAIL, new_email=new_email)
+                await self._mail.enqueue(
+                    session,
+                    "email_change",
+                    to=new_email,
+                    locale=locale,
+                    now=now,
+                    user_id=user.id,
+                    values={"link": link},
+                )
+            await users_store.update_user(session, user.id, {"locale": locale})
+            await self._audit.record(session, "email.change_requested", user_id=user.id, client_ip=client_ip)
+        return new_email
+
+    async def check_email_change_link(self, token: str) -> EmailChangeLink:
+        """The account and new address of a live change-of-address link; LinkInvalid otherwise."""
+        if not token or len(token) > 100:
+            raise LinkInvalid("malformed")
+        async with self._db.transaction() as session:
+            row = await store.find_live(session, sha256_hex(token), CHANGE_EMAIL, self._clock.now())
+            user = await users_store.find_user(session, row.user_id) if row else None
+        if row is None or user is None or user.disabled or not row.new_email:
+            raise LinkInvalid("unknown, used or expired")
+        return EmailChangeLink(user=user, new_email=row.new_email)
+
+    async def confirm_email_change(self, token: str, *, client_ip: str) -> str:
+        """Use a change-of-address link: the account signs in with the new address, verified; the old address is
+        told. Returns the new address. LinkInvalid, or AddressTaken (nothing changes, the link stays unused).
+
+        Sessions and tokens go on: the address names the account, it proves nothing (the password and second
+        factor are unchanged, and the request needed the password), as with Google, GitHub and Keycloak."""
+        if not token or len(token) > 100:
+            raise LinkInvalid("malformed")
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            row = await store.consume(session, sha256_hex(token), CHANGE_EMAIL, now)
+            user = await users_store.find_user(session, row.user_id) if row else None
+            if row is None or user is None or user.disabled or not row.new_email:
+                raise LinkInvalid("unknown, used or expired")
+            old_email, new_email = user.email, row.new_email
+            taken = await users_store.find_user_by_email(session, row.email_norm)
+            if taken is not None and taken.id != user.id:
+                raise AddressTaken("the address has an account now")
+            try:
+                await users_store.change_email(session, user.id, new_email, row.email_norm, now)
+            except Conflict:
+                raise AddressTaken("the address was taken meanwhile") from None
+            # Links sent to the old address, and other pending moves, stop working.
+            for purpose in (CHANGE_EMAIL, VERIFY, RESET):
+                await store.use_all_of_user(session, user.id, purpose, now)
+            await self._notices.send(session, user, EMAIL_CHANGED, now=now, to=old_email, new_email=new_email)
+            await self._audit.record(session, "email.changed", user_id=user.id, client_ip=client_ip)
+        return new_email
+
+    # -- deleting the account -----------------------------------------------------------------------------
+
+    async def delete_account(
+        self, active: ActiveSession, password: str, code: str, *, client_ip: str, device: str | None = None
+    ) -> None:
+        """The person deletes their own account: the password, and with two-step verification on a current code
+        (or backup code), are required; then `erase_person`. InvalidCredentials, CodeRequired, InvalidCode,
+        RateLimited; nothing changes on any of them."""
+        user = active.user
+        await self._check_password(user, password, client_ip=client_ip, device=device, failed="account.delete_failed")
+        if (await self._mfa.status(user.id)).enabled:
+            if not code.strip():
+                raise CodeRequired("two-step verification is on")
+            await self._mfa.verify_any(user, code, client_ip=client_ip)
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            fresh = await users_store.find_user(session, user.id)
+            if fresh is None:
+                raise InvalidCredentials("the account is already gone")
+            ended = await erase_person(session, fresh, now, limiter=self._limiter)
+            # Queued after the person's other emails were dropped; it names no more than the others did.
+            await self._notices.send(session, fresh, ACCOUNT_DELETED, now=now)
+            # No client address: the event must hold nothing about the person but the user id.
+            await self._audit.record(session, "account.deleted", user_id=user.id, **ended)
 
     # -- sign-up and verification -------------------------------------------------------------------------
 

@@ -41,6 +41,16 @@ SUBJECTS = {
     "password_reset": N_("Reset your password at %(site)s"),
     "password_changed": N_("Your password at %(site)s was changed"),
     "passkey_added": N_("A passkey was added to your account at %(site)s"),
+    # Changing the sign-in address (idp.services.accounts).
+    "email_change": N_("Confirm your new email address for %(site)s"),
+    "email_change_taken": N_("Someone tried to move an account at %(site)s to your address"),
+    # Security notices (idp.services.notices).
+    "email_changed": N_("The email address of your account at %(site)s was changed"),
+    "mfa_enabled": N_("Two-step verification is now on for your account at %(site)s"),
+    "mfa_disabled": N_("Two-step verification was turned off for your account at %(site)s"),
+    "mfa_reset": N_("Support turned off two-step verification for your account at %(site)s"),
+    "backup_codes_regenerated": N_("New backup codes were made for your account at %(site)s"),
+    "account_deleted": N_("Your account at %(site)s was deleted"),
 }
 
 

@@ -18,6 +18,7 @@ from idp.auth.tokens import sha256_hex
 from idp.clock import Clock
 from idp.errors import Conflict, DomainError, RateLimited
 from idp.services.audit import AuditLog
+from idp.services.notices import BACKUP_CODES_REGENERATED, MFA_DISABLED, MFA_ENABLED, Notices
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import FRESH_CODES, PENDING_ENROLLMENT, ActiveSession, SessionService
 from idp.services.users import end_sessions_and_tokens
@@ -88,6 +89,7 @@ class MfaService:
         audit: AuditLog,
         sessions: SessionService,
         issuer_name: str,
+        notices: Notices | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -97,6 +99,11 @@ class MfaService:
         self._audit = audit
         self._sessions = sessions
         self.issuer_name = issuer_name
+        self._notices = notices
+
+    async def _notify(self, session: AsyncSession, user: User, notice: str) -> None:
+        if self._notices is not None:
+            await self._notices.send(session, user, notice, now=self._clock.now())
 
     async def status(self, user_id: str) -> MfaStatus:
         """On when an authenticator is confirmed or a passkey is registered (either is a second factor)."""
@@ -170,6 +177,7 @@ class MfaService:
             ended = await end_sessions_and_tokens(session, user.id, now, keep=sha256_hex(cookie))
             await self._store_fresh(session, cookie, codes)
             await self._audit.record(session, "mfa.enabled", user_id=user.id, client_ip=client_ip, **ended)
+            await self._notify(session, user, MFA_ENABLED)
         return cookie, codes
 
     # -- the second step ------------------------------------------------------------------------------
@@ -260,6 +268,7 @@ class MfaService:
             await passkeys_store.delete_all_of_user(session, active.user.id)
             ended = await end_sessions_and_tokens(session, active.user.id, now, keep=active.id_hash)
             await self._audit.record(session, "mfa.disabled", user_id=active.user.id, client_ip=client_ip, **ended)
+            await self._notify(session, active.user, MFA_DISABLED)
 
     async def regenerate(self, active: ActiveSession, code: str, *, client_ip: str) -> list[str]:
         """New backup codes for a valid current code; all old ones stop working."""
@@ -277,6 +286,7 @@ class MfaService:
             await self._audit.record(
                 session, "mfa.backup_codes_regenerated", user_id=active.user.id, client_ip=client_ip
             )
+            await self._notify(session, active.user, BACKUP_CODES_REGENERATED)
         return codes
 
     async def fresh_codes(self, active: ActiveSession) -> list[str] | None:

@@ -41,8 +41,8 @@ from idp.clock import Clock
 from idp.errors import Conflict, DomainError, NotFound
 from idp.services.audit import AuditLog
 from idp.services.login import amr_and_acr
-from idp.services.mail import Mailer
 from idp.services.mfa import RECENT_SIGN_IN, InvalidCode, MfaService, SecondFactor
+from idp.services.notices import PASSKEY_ADDED, Notices
 from idp.services.sessions import PASSKEY_CHALLENGE, ActiveSession, SessionService, describe_browser
 from idp.services.users import end_sessions_and_tokens
 from idp.store import markers as markers_store
@@ -139,7 +139,7 @@ class PasskeyService:
         mfa: MfaService,
         sessions: SessionService,
         audit: AuditLog,
-        mail: Mailer,
+        notices: Notices,
         backup_key: bytes,
         signin_key: bytes,
     ) -> None:
@@ -151,7 +151,7 @@ class PasskeyService:
         self._mfa = mfa
         self._sessions = sessions
         self._audit = audit
-        self._mail = mail
+        self._notices = notices
         self._backup_key = backup_key
         self._signin_key = signin_key
 
@@ -276,14 +276,13 @@ class PasskeyService:
                 await self._audit.record(
                     session, "mfa.enabled", user_id=user.id, client_ip=client_ip, method="passkey", **ended
                 )
-            await self._mail.enqueue(
+            await self._notices.send(
                 session,
-                "passkey_added",
-                to=user.email,
-                locale=user.locale,
+                user,
+                PASSKEY_ADDED,
                 now=now,
-                user_id=user.id,
-                values={"name": row.name, "security_url": f"{self._issuer}/account/security/passkeys"},
+                name=row.name,
+                security_url=f"{self._issuer}/account/security/passkeys",
             )
         return Added(passkey=_view(row), cookie=cookie, codes=codes)
 

@@ -16,8 +16,12 @@ from idp.clock import Clock
 from idp.errors import InvalidInput, NotFound
 from idp.services.audit import AuditLog
 from idp.services.backchannel import enqueue_logouts
+from idp.services.notices import ACCOUNT_DELETED, MFA_RESET, Notices
+from idp.services.ratelimit import RateLimiter
+from idp.store import audit as audit_store
 from idp.store import grants as grants_store
 from idp.store import mfa as mfa_store
+from idp.store import outbox as outbox_store
 from idp.store import passkeys as passkeys_store
 from idp.store import roles as roles_store
 from idp.store import sessions as sessions_store
@@ -30,6 +34,8 @@ MAX_EMAIL_LENGTH = 320
 ROLES = ("support", "admin")
 MAX_NAME_LENGTH = 200
 MIN_PASSWORD_LENGTH = 8  # NIST SP 800-63B §5.1.1.2
+# Audit details that may hold free text about a person (an operator's written reason): blanked when they go.
+PERSONAL_AUDIT_DETAILS = ("reason", "note")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 # The compared form keeps one @ and a dotted domain; folding may lengthen the local part (İ is two characters).
 _EMAIL_NORM = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -101,8 +107,8 @@ async def end_sessions_and_tokens(
     """Sign the person out everywhere but the session `keep` (an id hash): sessions deleted, unredeemed
     authorization codes deleted, access and refresh tokens revoked (INTERFACE §3). Returns counts for the audit.
 
-    Every event that must end a person's grants goes through here: operator revoke, MFA reset, disabling the
-    account, and turning two-step verification on or off. Each ended session's clients get a logout token
+    Every event that must end a person's grants goes through here: operator revoke, MFA reset, disabling or
+    deleting the account, and turning two-step verification on or off. Each ended session's clients get a logout token
     (Back-Channel Logout), queued in this transaction.
     """
     # Sessions first, while their codes and tokens still say which clients were signed in through them.
@@ -115,14 +121,43 @@ async def end_sessions_and_tokens(
     return {"sessions_ended": len(ended), "revoked": revoked, "unredeemed_ended": codes}
 
 
+async def erase_person(
+    session: AsyncSession, user: User, now: datetime, *, limiter: RateLimiter | None = None
+) -> dict[str, Any]:
+    """Delete an account and what is kept about the person, in the caller's transaction (GDPR art. 17).
+
+    Their sessions end with back-channel logouts queued (those tokens name only `sub` and `sid`), every token is
+    revoked before its row goes, emails still queued for them are dropped, attempt counters are cleared, and their
+    audit events keep only the user id and what happened. Everything else goes with the user row (foreign keys
+    cascade), so `sub` is then unknown to every endpoint. Returns counts for the audit."""
+    ended = await end_sessions_and_tokens(session, user.id, now)
+    dropped = await outbox_store.delete_emails_of_user(session, user.id)
+    if limiter is not None:
+        await limiter.unlock(session, user)
+    await audit_store.forget_person(session, user.id, PERSONAL_AUDIT_DETAILS)
+    await store.delete_user(session, user.id)
+    return {**ended, "emails_dropped": dropped}
+
+
 class UserService:
     """Create, find, change and remove people; operator actions are audited with the operator as actor."""
 
-    def __init__(self, db: Database, passwords: PasswordPool, clock: Clock, audit: AuditLog | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        passwords: PasswordPool,
+        clock: Clock,
+        audit: AuditLog | None = None,
+        *,
+        notices: Notices | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self._db = db
         self._passwords = passwords
         self._clock = clock
         self._audit = audit or AuditLog(clock)
+        self._notices = notices
+        self._limiter = limiter
 
     async def create(
         self, email: str, *, name: str = "", password: str | None = None, actor: str = "", client_ip: str = ""
@@ -193,15 +228,16 @@ class UserService:
         return user
 
     async def delete(self, user_id: str, *, actor: str, client_ip: str) -> None:
+        """An operator deletes the account: the same erasure as the person's own (`erase_person`), and a notice."""
+        now = self._clock.now()
         async with self._db.transaction() as session:
-            if len(user_id) > 36:
-                raise NotFound("no user with this id")
-            # The sessions would go with the user (cascade); ending them first tells their clients.
-            ended = await sessions_store.delete_sessions_of_user(session, user_id)
-            await enqueue_logouts(session, ended, self._clock.now())
-            if not await store.delete_user(session, user_id):
-                raise NotFound("no user with this id")
-            await self._audit.record(session, "admin.user_deleted", user_id=user_id, actor=actor, client_ip=client_ip)
+            user = await _find(session, user_id)
+            ended = await erase_person(session, user, now, limiter=self._limiter)
+            if self._notices is not None:
+                await self._notices.send(session, user, ACCOUNT_DELETED, now=now)
+            await self._audit.record(
+                session, "admin.user_deleted", user_id=user_id, actor=actor, client_ip=client_ip, **ended
+            )
 
     async def reset_mfa(self, user_id: str, *, reason: str, actor: str, client_ip: str) -> User:
         """Operator-assisted recovery: remove the authenticator and backup codes, end every session and token."""
@@ -211,6 +247,7 @@ class UserService:
         now = self._clock.now()
         async with self._db.transaction() as session:
             user = await _find(session, user_id)
+            was_on = await mfa_store.has_confirmed_totp(session, user_id)
             await mfa_store.delete_totp(session, user_id)
             await mfa_store.delete_backup_codes(session, user_id)
             passkeys_removed = await passkeys_store.delete_all_of_user(session, user_id)
@@ -225,6 +262,9 @@ class UserService:
                 passkeys_removed=passkeys_removed,
                 **ended,
             )
+            # Told only when something was removed: a reset of an account without it changes nothing for them.
+            if self._notices is not None and was_on:
+                await self._notices.send(session, user, MFA_RESET, now=now)
         return user
 
     async def revoke_sessions(self, user_id: str, *, actor: str, client_ip: str) -> None:

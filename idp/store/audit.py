@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.store.models import AuditEvent
@@ -44,6 +45,23 @@ async def list_events(
 
 
 async def delete_events_before(session: AsyncSession, before: datetime) -> int:
-    """Retention only: the application never updates or deletes an event otherwise."""
+    """Retention only: the application never deletes an event otherwise."""
     result = await session.execute(delete(AuditEvent).where(AuditEvent.at < before))
     return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
+
+
+async def forget_person(session: AsyncSession, user_id: str, personal_details: Sequence[str]) -> int:
+    """The one change ever made to events: when an account is deleted, its events keep the user id and what
+    happened, and lose the client address and the named free-text details (GDPR art. 17). Returns rows changed."""
+    await session.execute(update(AuditEvent).where(AuditEvent.user_id == user_id).values(client_ip=""))
+    rows = (await session.execute(select(AuditEvent.id, AuditEvent.details).where(AuditEvent.user_id == user_id))).all()
+    changed = 0
+    for event_id, details in rows:
+        values = json.loads(details or "{}")
+        personal = [name for name in personal_details if name in values]
+        if personal:
+            values.update(dict.fromkeys(personal, "(removed)"))
+            encoded = json.dumps(values, sort_keys=True)
+            await session.execute(update(AuditEvent).where(AuditEvent.id == event_id).values(details=encoded))
+            changed += 1
+    return changed

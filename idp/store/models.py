@@ -80,12 +80,14 @@ class AccountToken(Base):
     __tablename__ = "account_tokens"
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    purpose: Mapped[str] = mapped_column(String(20))  # "verify_email" or "reset_password"
+    purpose: Mapped[str] = mapped_column(String(20))  # "verify_email", "reset_password" or "change_email"
     user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True)
     # The address the link was sent to: a verification counts only while the account still has that address.
     email_norm: Mapped[str] = mapped_column(String(320))
     # Where to send the person afterwards (the job board they signed up from); checked again when used.
     next_url: Mapped[str] = mapped_column(String(2000), default="")
+    # A "change_email" link: the new address as the person typed it (`email_norm` is its compared form).
+    new_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

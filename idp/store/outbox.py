@@ -104,3 +104,14 @@ async def client_names_of_session(session: AsyncSession, sid: str) -> Sequence[t
         .order_by(Client.name)
     )
     return [(r[0], bool(r[1])) for r in rows.all()]
+
+
+async def delete_emails_of_user(session: AsyncSession, user_id: str) -> int:
+    """Drop emails still queued for a person whose account is being deleted (their sealed address goes with them).
+
+    The payload is compact JSON written by idp.services.mail, so the user id appears exactly like this."""
+    pattern = '%"user_id":"' + user_id.replace("%", "").replace("_", "\\_") + '"%'
+    result = await session.execute(
+        delete(OutboxMessage).where(OutboxMessage.kind == "email", OutboxMessage.payload.like(pattern, escape="\\"))
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result

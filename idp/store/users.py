@@ -69,3 +69,16 @@ async def search_users_by_email_prefix(session: AsyncSession, prefix_norm: str, 
     escaped = prefix_norm.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     query = select(User).where(User.email_norm.like(escaped + "%", escape="\\")).order_by(User.email_norm).limit(limit)
     return (await session.execute(query)).scalars().all()
+
+
+async def change_email(session: AsyncSession, user_id: str, email: str, email_norm: str, now: datetime) -> None:
+    """The person's new sign-in address, verified (they used a link sent to it); Conflict when it is taken."""
+    # The caller checked the address is free; a race lost here aborts the whole transaction, which then rolls back.
+    try:
+        await session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(email=email, email_norm=email_norm, email_verified=True, updated_at=now)
+        )
+    except IntegrityError:
+        raise Conflict("a user with this email already exists") from None

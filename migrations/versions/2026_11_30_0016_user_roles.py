@@ -13,7 +13,7 @@ from alembic import op
 from idp.store.models import UTCDateTime
 
 revision: str = "2026_11_30_0016"
-down_revision: str | None = "2026_11_30_0013"
+down_revision: str | None = "2026_11_30_0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,7 @@
 """Accounts people run themselves, in a real Chromium (issue #13): sign up from a demo job board, confirm the
 address from the email idp sent (a real SMTP server), turn on two-step verification, sign out, forget the
-password, reset it with a backup code, and be back at the board with `email_verified` true.
+password, reset it with a backup code, and be back at the board with `email_verified` true; and, on a phone-wide
+screen, change the email address, download the data and delete the account.
 
 Screenshots under artifacts/screenshots/accounts/."""
 
@@ -47,14 +48,23 @@ def live_idp(sqlite_template: Path, tmp_path: Path, smtp: SmtpServer) -> Iterato
         server.stop()
 
 
-def link_from(smtp: SmtpServer, count: int, path: str) -> str:
-    """The link in the `count`-th email to the newcomer, once idp's outbox has sent it."""
+def link_from(smtp: SmtpServer, path: str, to: str = EMAIL) -> str:
+    """The link to `path` in the newest email to `to` that has one, once idp's outbox has sent it (security notices
+    arrive in between)."""
     deadline = time.monotonic() + MAIL_WITHIN_SECONDS
-    while len(smtp.inbox.to(EMAIL)) < count:
-        assert time.monotonic() < deadline, f"email {count} did not arrive"
+    while True:
+        links = [u for m in smtp.inbox.to(to) for u in links_in(m) if path in u]
+        if links:
+            return links[-1]
+        assert time.monotonic() < deadline, f"no email with a {path} link arrived"
         time.sleep(0.1)
-    [link] = [u for u in links_in(smtp.inbox.to(EMAIL)[count - 1]) if path in u]
-    return link
+
+
+def wait_for_email(smtp: SmtpServer, to: str, words: str) -> None:
+    deadline = time.monotonic() + MAIL_WITHIN_SECONDS
+    while not any(words in m.get_body(preferencelist=("plain",)).get_content() for m in smtp.inbox.to(to)):  # type: ignore[union-attr]  # every idp email has a text part
+        assert time.monotonic() < deadline, f"no email to {to} saying {words!r}"
+        time.sleep(0.1)
 
 
 def claims_on(page: Any) -> dict[str, Any]:
@@ -90,7 +100,7 @@ def test_sign_up_verify_enable_two_step_forget_and_reset(
         shots.shoot(page, "check-your-email")
 
         # The confirmation link leads back into the board's sign-in; signing in lands on the board, verified.
-        page.goto(link_from(smtp, 1, "/verify-email?token="))
+        page.goto(link_from(smtp, "/verify-email?token="))
         assert page.url.startswith(f"{idp}/login?"), page.url
         page.fill("#username", EMAIL)
         page.fill("#password", PASSWORD)
@@ -124,7 +134,7 @@ def test_sign_up_verify_enable_two_step_forget_and_reset(
         with page.expect_navigation():
             page.click("form[action='/password/forgot'] button[type=submit]")
         assert "Check your email" in page.inner_text("h1")
-        page.goto(link_from(smtp, 2, "/password/reset?token="))
+        page.goto(link_from(smtp, "/password/reset?token="))
         assert page.locator("#code").count() == 1
         page.fill("#password", NEW_PASSWORD)
         page.fill("#code", backup_codes[0])
@@ -152,3 +162,89 @@ def test_sign_up_verify_enable_two_step_forget_and_reset(
         shots.shoot(page, "board-after-reset")
     # A notice that the password changed went out too.
     assert any("was just changed" in m.get_body(preferencelist=("plain",)).get_content() for m in smtp.inbox.to(EMAIL))  # type: ignore[union-attr]
+
+
+PHONE = {"width": 360, "height": 740}
+MOVED = "moved@example.com"
+
+
+def fits_the_screen(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def test_change_email_download_the_data_and_delete_the_account(
+    chromium: Any, live_idp: LiveIdp, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    idp = live_idp.issuer
+    live_idp.make_user(EMAIL, PASSWORD, name="New Comer")
+    shots = Shots(SCREENSHOTS / "accounts-manage")
+    with ExitStack() as stack:
+        board = stack.enter_context(job_board(live_idp, "A", tmp_path))
+        context = chromium.new_context(locale="en-GB", viewport=PHONE, accept_downloads=True)
+        stack.callback(context.close)
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+
+        # Signed in at the board, and so at idp.
+        page.goto(f"{board}/")
+        with page.expect_navigation():
+            page.click("a[href='/login']")
+        page.fill("#username", EMAIL)
+        page.fill("#password", PASSWORD)
+        with page.expect_navigation(url=f"{board}/"):
+            page.click("form[action='/login'] button[type=submit]")
+
+        # Change the address: a link goes to the new one; the button on its page makes the change.
+        page.goto(f"{idp}/account")
+        with page.expect_navigation():
+            page.click("a[href='/account/email']")
+        assert fits_the_screen(page)
+        page.fill("#email", MOVED)
+        page.fill("#password", PASSWORD)
+        shots.shoot(page, "change-email")
+        with page.expect_navigation():
+            page.click("form[action='/account/email'] button[type=submit]")
+        assert "Check your email" in page.inner_text("h1")
+        page.goto(link_from(smtp, "/account/email/confirm?token=", to=MOVED))
+        assert MOVED in page.inner_text("body")
+        shots.shoot(page, "confirm-new-email")
+        with page.expect_navigation():
+            page.click("form[action='/account/email/confirm'] button[type=submit]")
+        assert "Email address changed" in page.inner_text("h1")
+        page.goto(f"{idp}/account")
+        assert MOVED in page.inner_text("#account-email")
+        wait_for_email(smtp, EMAIL, MOVED)  # the old address is told
+
+        # Download the data.
+        with page.expect_download() as download:
+            page.click("a[href='/account/export']")
+        data = json.loads(Path(download.value.path()).read_text())
+        assert data["profile"]["email"] == MOVED
+        assert data["profile"]["email_verified"] is True
+
+        # Delete the account: every session ends, the board is told, the address no longer signs in.
+        with page.expect_navigation():
+            page.click("a[href='/account/delete']")
+        assert fits_the_screen(page)
+        page.fill("#password", PASSWORD)
+        shots.shoot(page, "delete")
+        with page.expect_navigation():
+            page.click("form[action='/account/delete'] button[type=submit]")
+        assert "Account deleted" in page.inner_text("h1")
+        shots.shoot(page, "deleted")
+        page.goto(f"{idp}/account")
+        assert page.url.startswith(f"{idp}/login"), page.url
+        page.fill("#username", MOVED)
+        page.fill("#password", PASSWORD)
+        with page.expect_navigation():
+            page.click("form[action='/login'] button[type=submit]")
+        assert "The email or password is incorrect." in page.inner_text("body")
+        # The board got the logout token: its next page load is signed out.
+        deadline = time.monotonic() + MAIL_WITHIN_SECONDS
+        while True:
+            page.goto(f"{board}/")
+            if "You were signed out at idp." in page.inner_text("body"):
+                break
+            assert time.monotonic() < deadline, "the board was not told"
+            time.sleep(0.2)
+    wait_for_email(smtp, MOVED, "was deleted")

@@ -125,7 +125,7 @@ def test_selectors_and_references_agree() -> None:
 def test_the_secret_holds_the_secrets_and_the_config_map_the_rest() -> None:
     found = resources()
     secret, config = found["Secret"]["stringData"], found["ConfigMap"]["data"]
-    assert set(secret) == {"IDP_SECRET_KEY", "IDP_ENCRYPTION_KEY", "IDP_DATABASE_URL"}
+    assert set(secret) == {"IDP_SECRET_KEY", "IDP_ENCRYPTION_KEY", "IDP_DATABASE_URL", "IDP_SMTP_URL"}
     assert not set(secret) & set(config)
     assert set(secret) | set(config) <= settings_fields(), (set(secret) | set(config)) - settings_fields()
 
@@ -138,9 +138,13 @@ def test_the_settings_are_valid_once_the_secrets_are_filled_in() -> None:
     found = resources()
     filled = {name: SECRET for name in ("IDP_SECRET_KEY", "IDP_ENCRYPTION_KEY")}
     filled["IDP_DATABASE_URL"] = "postgresql+asyncpg://idp:pw@postgres:5432/idp"
+    filled["IDP_SMTP_URL"] = "smtp://apikey:pw@smtp.example.com:587"
     settings = as_settings({**found["ConfigMap"]["data"], **filled})
     assert settings.issuer.startswith("https://")
     assert settings.trusted_proxy_networks
+    assert settings.email_enabled
+    assert settings.site_name == "Jobs Login"
+    assert "@" in settings.mail_from
 
 
 def test_the_template_placeholders_cannot_start_idp() -> None:

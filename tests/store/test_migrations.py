@@ -119,7 +119,8 @@ def test_each_revision_steps_down_and_up(empty_database: str) -> None:
     downgrade(empty_database, "-1")
     below = describe(empty_database)
     assert below["version"] != head["version"]
-    assert set(below["tables"]) < set(head["tables"])
+    # The newest revision may add a table or only a column: either way the schema below it differs.
+    assert below["tables"] != head["tables"]
     upgrade(empty_database)
     assert describe(empty_database) == head
 

@@ -27,6 +27,8 @@ import idp.admin.audit
 import idp.admin.clients
 import idp.admin.keys
 import idp.admin.users  # noqa: F401  (importing them registers the operations)
+from idp.account import delete as delete_page
+from idp.account import email as email_page
 from idp.account import login as login_page
 from idp.account import passkeys, password, second_step, security, sessions, signup
 from idp.admin import api as admin_api
@@ -70,6 +72,13 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/account"): PAGE_QUERY,
     ("GET", "/account/password"): PAGE_QUERY,
     ("POST", "/account/password"): tuple(password.CHANGE_FIELDS),
+    ("GET", "/account/email"): PAGE_QUERY,
+    ("POST", "/account/email"): tuple(email_page.FIELDS),
+    ("GET", "/account/email/confirm"): (*PAGE_QUERY, "token"),
+    ("POST", "/account/email/confirm"): tuple(email_page.CONFIRM_FIELDS),
+    ("GET", "/account/delete"): PAGE_QUERY,
+    ("POST", "/account/delete"): tuple(delete_page.FIELDS),
+    ("GET", "/account/export"): PAGE_QUERY,
     ("GET", "/account/security"): PAGE_QUERY,
     ("GET", "/account/security/totp"): PAGE_QUERY,
     ("POST", "/account/security/totp"): tuple(security.FIELDS),
