@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/cpu_per_request.py                       # every work, 5 s each
     .venv/bin/python bench/cpu_per_request.py --works token,userinfo --seconds 8 --profile /tmp/prof
+    git archive HEAD~3 | tar -x -C /tmp/before             # an older idp, side by side with this one:
+    .venv/bin/python bench/cpu_per_request.py --compare /tmp/before --runs 3
 
 Throughput depends on what else the machine runs; the CPU time the server process itself spent per answered
 request hardly does. This starts `idp serve --workers 1` on PostgreSQL pinned to CPU 0 (INFO access logs to a file,
@@ -9,6 +11,10 @@ as in bench/side_by_side.py, whose set-up it reuses), drives each work with wrk 
 utime+stime (/proc/<pid>/stat) and its database backends' before and after: µs of CPU per request. `--signin N` adds
 the password sign-in flow at N concurrent, and prints CPU per sign-in beside one argon2 verification's.
 `--profile DIR` records a py-spy speedscope profile of each work (open it at https://www.speedscope.app).
+
+On a shared machine CPU per request still rises with the load of other processes (caches, hyperthreads), so
+`--compare DIR` starts a second server from another copy of idp's source (put first on PYTHONPATH; same database
+schema) and alternates the two run by run; the table gives each one's lowest and median figure of `--runs`.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,6 +75,25 @@ def measure(target: sbs.Target, work: str, seconds: int, connections: int, profi
     }
 
 
+def summary(rows: list[dict[str, Any]], labels: list[str]) -> str:
+    """A Markdown table: per work, each idp's lowest and median server µs per request (and PostgreSQL's)."""
+    head = "| work |" + "".join(f" {lab} µs/req min / median | {lab} PG µs/req |" for lab in labels)
+    lines = [head, "|---|" + "---|---|" * len(labels)]
+    works = list(dict.fromkeys(row["work"] for row in rows))
+    for work in works:
+        cells = []
+        for label in labels:
+            mine = [row for row in rows if row["work"] == work and row["idp"] == label]
+            server = sorted(row["server_us"] for row in mine)
+            pg = sorted(row["pg_us"] for row in mine)
+            if not server:
+                cells.append(" – | – |")
+                continue
+            cells.append(f" {server[0]:.0f} / {statistics.median(server):.0f} | {statistics.median(pg):.0f} |")
+        lines.append(f"| {work} |" + "".join(cells))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--works", default=",".join(WORKS), help=f"subset of {','.join(WORKS)}")
@@ -75,6 +101,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--signin", type=int, default=0, help="also the sign-in flow at this many concurrent")
     parser.add_argument("--profile", metavar="DIR", help="record a py-spy speedscope profile per work into DIR")
+    parser.add_argument("--runs", type=int, default=1, help="measured runs per work and server (default 1)")
+    parser.add_argument("--compare", metavar="DIR", help="also an idp from this source tree, alternating with ours")
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args()
@@ -93,41 +121,58 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     rows: list[dict[str, Any]] = []
     with sbs.cleanup(procs, args.keep_db):
-        idp, management = sbs.start_idp((client_id, secret), 1, pinned=True)
-        procs.append(idp.proc)
-        sbs.discover(idp)
+        targets: list[tuple[str, sbs.Target, str]] = []
+        sources = [("this", None)] + ([("compare", args.compare)] if args.compare else [])
+        for label, source in sources:
+            env_before = os.environ.get("PYTHONPATH")
+            if source:
+                os.environ["PYTHONPATH"] = str(Path(source).resolve())
+            try:
+                idp, management = sbs.start_idp((client_id, secret), 1, pinned=True)
+            finally:
+                if source:
+                    os.environ.pop("PYTHONPATH")
+                    if env_before is not None:
+                        os.environ["PYTHONPATH"] = env_before
+            procs.append(idp.proc)
+            sbs.discover(idp)
+            targets.append((label, idp, management))
         for work in [w for w in args.works.split(",") if w]:
-            row = measure(idp, work, args.seconds, args.connections, profile)
-            sbs.say(
-                f"{work:10} {row['requests']:7d} requests  {row['rps']:7.0f} req/s  errors {row['errors']}  "
-                f"server {row['server_us']:6.0f} µs/req  PostgreSQL {row['pg_us']:5.0f} µs/req"
-            )
-            rows.append(row)
+            for run in range(args.runs):
+                # Alternating which goes first, so a change in the machine's load falls on both alike.
+                order = targets if run % 2 == 0 else list(reversed(targets))
+                for label, idp, _ in order:
+                    row = measure(idp, work, args.seconds, args.connections, profile if label == "this" else None)
+                    row["idp"] = label
+                    sbs.say(
+                        f"{label:7} {work:10} {row['requests']:7d} requests  {row['rps']:7.0f} req/s  errors "
+                        f"{row['errors']}  server {row['server_us']:6.0f} µs/req  PostgreSQL {row['pg_us']:5.0f} µs/req"
+                    )
+                    rows.append(row)
         if args.signin:
             bound = sbs.argon2_bound(1, pinned=True)
-            result = sbs.sign_in_run(idp, emails, args.signin, args.seconds, management)
-            # % of a core over the measured window / sign-ins per second = CPU per sign-in.
-            row = {
-                "work": f"sign-in x{args.signin}",
-                "requests": result["ok"],
-                "rps": result["rate"],
-                "errors": result["5xx"],
-                "server_us": 1e4 * result["cpu"]["server"] / max(result["rate"], 1e-9),
-                "pg_us": 1e4 * result["cpu"]["pg"] / max(result["rate"], 1e-9),
-                "argon2_us": 1e6 * bound["median"],
-                "bound_pct": 100 * result["rate"] * bound["median"],
-                "lag_p99_ms": 1e3 * result["lag_p99"],
-            }
-            sbs.say(
-                f"{row['work']}: {row['rps']:.1f}/s = {row['bound_pct']:.0f} % of the argon2 bound; server "
-                f"{row['server_us']:.0f} µs per sign-in (one argon2 verification {row['argon2_us']:.0f} µs), "
-                f"PostgreSQL {row['pg_us']:.0f} µs; loop-lag probe p99 {row['lag_p99_ms']:.1f} ms"
-            )
-            rows.append(row)
-    print("| work | requests | req/s | server µs/req | PostgreSQL µs/req |")
-    print("|---|---|---|---|---|")
-    for row in rows:
-        print(f"| {row['work']} | {row['requests']} | {row['rps']:.0f} | {row['server_us']:.0f} | {row['pg_us']:.0f} |")
+            for label, idp, management in targets:
+                result = sbs.sign_in_run(idp, emails, args.signin, args.seconds, management)
+                # % of a core over the measured window / sign-ins per second = CPU per sign-in.
+                row = {
+                    "idp": label,
+                    "work": f"sign-in x{args.signin}",
+                    "requests": result["ok"],
+                    "rps": result["rate"],
+                    "errors": result["5xx"],
+                    "server_us": 1e4 * result["cpu"]["server"] / max(result["rate"], 1e-9),
+                    "pg_us": 1e4 * result["cpu"]["pg"] / max(result["rate"], 1e-9),
+                    "argon2_us": 1e6 * bound["median"],
+                    "bound_pct": 100 * result["rate"] * bound["median"],
+                    "lag_p99_ms": 1e3 * result["lag_p99"],
+                }
+                sbs.say(
+                    f"{label:7} {row['work']}: {row['rps']:.1f}/s = {row['bound_pct']:.0f} % of the argon2 bound; "
+                    f"server {row['server_us']:.0f} µs per sign-in (one argon2 verification {row['argon2_us']:.0f} "
+                    f"µs), PostgreSQL {row['pg_us']:.0f} µs; loop-lag probe p99 {row['lag_p99_ms']:.1f} ms"
+                )
+                rows.append(row)
+    print(summary(rows, [label for label, _ in sources]))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     with contextlib.suppress(OSError):

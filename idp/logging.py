@@ -24,8 +24,17 @@ _REDACT_WHOLE = re.compile(r"(?i)((?:authorization|cookie)[\"']?\s*[=:]\s*[\"']?
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", "taskName"}
 
 
+# Every name the two patterns start with. Both need one of them, so ASCII text containing none, compared in lower
+# case, cannot match: most lines (every access line's path, route and method) skip the regular expressions.
+_NAMES = ("password", "passwd", "secret", "token", "code", "authorization", "cookie")
+
+
 def redact(text: str) -> str:
     """Mask values that follow credential-like names (`password=...`, `"token": "..."`)."""
+    if text.isascii():
+        lowered = text.lower()
+        if not any(name in lowered for name in _NAMES):
+            return text
     return _REDACT.sub(r"\1[redacted]", _REDACT_WHOLE.sub(r"\1[redacted]", text))
 
 
