@@ -40,6 +40,16 @@ import side_by_side as sbs
 WORKS = ["discovery", "jwks", "token", "introspect", "userinfo", "refresh"]
 
 
+def record_profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy recording the server (and its worker processes) for `seconds`, as a speedscope file."""
+    spy_args = [shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record"]
+    spy_args += ["--subprocesses", "--format", "speedscope", "-o", str(out), "--rate", "250"]
+    spy_args += ["--pid", str(pid), "--duration", str(round(seconds)), "--nonblocking"]
+    spy = subprocess.Popen(spy_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    time.sleep(0.5)
+    return spy
+
+
 def measure(target: sbs.Target, work: str, seconds: int, connections: int, profile: Path | None) -> dict[str, Any]:
     """One work: a 1 s warm-up, then `seconds` of wrk with the CPU accounting (and py-spy, when asked)."""
     path, script, env = sbs.wrk_setup(target, work, connections, "person0@bench.invalid")
@@ -47,16 +57,7 @@ def measure(target: sbs.Target, work: str, seconds: int, connections: int, profi
         sbs.run_wrk(target, path, script, env, 1, connections, None)
     spy = None
     if profile is not None:
-        out = profile / f"{work}.speedscope.json"
-        spy_args = [shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record"]
-        spy_args += ["--subprocesses", "--format", "speedscope", "-o", str(out), "--rate", "250"]
-        spy_args += ["--pid", str(target.proc.pid), "--duration", str(seconds + 1), "--nonblocking"]
-        spy = subprocess.Popen(  # noqa: S603 - fixed arguments
-            spy_args,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(0.5)
+        spy = record_profile(target.proc.pid, profile / f"{work}.speedscope.json", seconds + 1)
     before = sbs.tree_ticks(target.proc.pid)
     watch = sbs.PgWatch(target.db).start()
     result = sbs.run_wrk(target, path, script, env, seconds, connections, None)
@@ -152,7 +153,13 @@ def main() -> None:
         if args.signin:
             bound = sbs.argon2_bound(1, pinned=True)
             for label, idp, management in targets:
+                spy = None
+                if profile is not None and label == "this":
+                    # The ramp (each person's first sign-in) takes a few seconds before the measured part.
+                    spy = record_profile(idp.proc.pid, profile / "signin.speedscope.json", args.seconds + 10)
                 result = sbs.sign_in_run(idp, emails, args.signin, args.seconds, management)
+                if spy is not None:
+                    spy.wait(timeout=60)
                 # % of a core over the measured window / sign-ins per second = CPU per sign-in.
                 row = {
                     "idp": label,
