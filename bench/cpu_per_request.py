@@ -61,14 +61,9 @@ def user_system_ticks(root: int) -> tuple[int, int]:
     return user, system
 
 
-NATIVE = False  # --native: py-spy shows C and Cython frames too (uvloop, asyncpg's protocol), at more overhead
-
-
 def record_profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
     """py-spy recording the server (and its worker processes) for `seconds`, as a speedscope file."""
     spy_args = [shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record"]
-    if NATIVE:
-        spy_args.append("--native")
     spy_args += ["--subprocesses", "--format", "speedscope", "-o", str(out), "--rate", "250"]
     spy_args += ["--pid", str(pid), "--duration", str(round(seconds)), "--nonblocking"]
     spy = subprocess.Popen(spy_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
@@ -131,12 +126,9 @@ def main() -> None:
     parser.add_argument("--profile", metavar="DIR", help="record a py-spy speedscope profile per work into DIR")
     parser.add_argument("--runs", type=int, default=1, help="measured runs per work and server (default 1)")
     parser.add_argument("--compare", metavar="DIR", help="also an idp from this source tree, alternating with ours")
-    parser.add_argument("--native", action="store_true", help="with --profile: C and Cython frames too")
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args()
-    global NATIVE
-    NATIVE = args.native
     sbs.DB = "idp_bench_cpu"
     sbs.DB_URL = f"postgresql+asyncpg://postgres@{sbs.HOST}:5432/{sbs.DB}"
     sbs.OUT_DIR = Path(tempfile.mkdtemp(prefix="idp-cpu."))
