@@ -10,11 +10,9 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from idp.account import (
     delete,
@@ -37,12 +35,11 @@ from idp.config import Settings
 from idp.console import console_routes
 from idp.container import Idp, build_services
 from idp.oidc import authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo
-from idp.oidc.cors import PublicCorsMiddleware
 from idp.ops import health
-from idp.ops.access import AccessMiddleware
 from idp.ops.listeners import Listener
 from idp.ops.metrics import Metrics, metrics_endpoint
-from idp.security import BodyLimitMiddleware, CookiePolicy, SecurityHeadersMiddleware
+from idp.security import CookiePolicy
+from idp.web.edge import EdgeOptions, IdpStarlette
 from idp.web.errors import http_error
 
 log = logging.getLogger(__name__)
@@ -188,18 +185,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Listener(management, management_port=settings.management_port, management=True),
         Listener(public, management_port=settings.management_port, management=False),
     ]
-    middleware = []
-    if settings.trusted_proxy_networks:
-        middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_networks))
-    middleware += [
-        Middleware(AccessMiddleware, metrics=metrics),
-        Middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies, cookies=cookies),
-        Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, larger=IMPORT_BODY_LIMIT),
-        Middleware(PublicCorsMiddleware),
-    ]
-    app = Starlette(
+    # One pure-ASGI edge does the work of the former middleware stack (proxy headers, access line and metrics,
+    # security headers, body limit, CORS) and dispatches the hot protocol endpoints ahead of the router.
+    edge = EdgeOptions(
+        metrics=metrics,
+        cookies=cookies,
+        hsts=settings.secure_cookies,
+        management_port=settings.management_port,
+        max_body_bytes=MAX_BODY_BYTES,
+        larger_bodies=IMPORT_BODY_LIMIT,
+        trusted_proxies=settings.trusted_proxy_networks,
+    )
+    app = IdpStarlette(
+        edge=edge,
         routes=routes,
-        middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )

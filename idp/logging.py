@@ -24,9 +24,25 @@ _REDACT_WHOLE = re.compile(r"(?i)((?:authorization|cookie)[\"']?\s*[=:]\s*[\"']?
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", "taskName"}
 
 
+# Every name the two patterns start with. Both need one of them followed by "=" or ":", so text without either
+# character, or ASCII text containing none of the names (compared in lower case), cannot match: most lines (every
+# access line's path, route and method) skip the regular expressions.
+_NAMES = ("password", "passwd", "secret", "token", "code", "authorization", "cookie")
+
+
 def redact(text: str) -> str:
     """Mask values that follow credential-like names (`password=...`, `"token": "..."`)."""
+    if "=" not in text and ":" not in text:
+        return text
+    if text.isascii():
+        lowered = text.lower()
+        if not any(name in lowered for name in _NAMES):
+            return text
     return _REDACT.sub(r"\1[redacted]", _REDACT_WHOLE.sub(r"\1[redacted]", text))
+
+
+# json.dumps(entry, default=str) with its encoder built once: dumps builds a new one per call when given any option.
+_ENCODER = json.JSONEncoder(default=str)
 
 
 def json_line(
@@ -43,7 +59,7 @@ def json_line(
         entry["request_id"] = request_id
     for key, value in extra.items():
         entry[key] = redact(value) if isinstance(value, str) else value
-    return json.dumps(entry, default=str)
+    return _ENCODER.encode(entry)
 
 
 class JsonFormatter(logging.Formatter):

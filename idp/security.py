@@ -1,16 +1,15 @@
-"""Security headers on every response, the cookie policy, CSRF tokens, and safe continuation URLs."""
+"""The security headers' policy (applied by idp.web.edge), the cookie policy, CSRF tokens, and safe continuation
+URLs."""
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Send
 
 from idp.auth.tokens import hmac_hex, new_opaque
 from idp.oidc.limits import MAX_CONTINUATION
@@ -55,47 +54,6 @@ class CookiePolicy:
 
     def clear(self, response: Response, name: str) -> None:
         response.delete_cookie(name, path="/", secure=self.secure, httponly=True, samesite="lax")
-
-
-class SecurityHeadersMiddleware:
-    """Adds the headers every response must carry, and the CSRF cookie when a page issued a new one."""
-
-    def __init__(self, app: ASGIApp, *, hsts: bool, cookies: CookiePolicy) -> None:
-        self.app = app
-        self.hsts = hsts
-        self.cookies = cookies
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Content-Security-Policy", CSP)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                # Authorization codes travel in URLs: never let a Referer carry them elsewhere.
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                static = scope["path"].startswith("/static/")
-                headers.setdefault("Cache-Control", "public, max-age=86400" if static else "no-store")
-                if self.hsts:
-                    headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-                if state.get("csrf_new"):
-                    cookie: SimpleCookie = SimpleCookie()
-                    cookie[self.cookies.csrf_name] = state["csrf_seed"]
-                    morsel = cookie[self.cookies.csrf_name]
-                    morsel["path"] = "/"
-                    morsel["httponly"] = True
-                    morsel["samesite"] = "Lax"
-                    if self.cookies.secure:
-                        morsel["secure"] = True
-                    headers.append("Set-Cookie", morsel.OutputString())
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 class Csrf:
@@ -149,56 +107,9 @@ def safe_next(target: str | None, default: str = "/account") -> str:
     return target
 
 
-class BodyLimitMiddleware:
-    """Refuses request bodies over `max_bytes` with 413 before anything reads them whole. `larger` names the few
-    exact paths allowed more (an import's JSON Lines), each bounded again by its own handler."""
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int, larger: dict[str, int] | None = None) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.larger = larger or {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        json_api = scope["path"].startswith("/admin/api")
-        max_bytes = self.larger.get(scope["path"], self.max_bytes)
-        if length is not None and (not length.isdigit() or int(length) > max_bytes):
-            await _too_large(send, json_api)
-            return
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > max_bytes:
-                    raise BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _too_large(send, json_api)
-
-
-class BodyTooLarge(Exception):
-    """A chunked body grew past the limit while being read."""
-
-
-async def _too_large(send: Send, json_api: bool = False) -> None:
-    """413; the admin API's clients get its JSON error shape (INTERFACE §5), everyone else plain text."""
+async def too_large(send: Send, json_api: bool = False) -> None:
+    """413 for a body over the limit (idp.web.edge); the admin API's clients get its JSON error shape
+    (INTERFACE §5), everyone else plain text."""
     if json_api:
         body = b'{"error":"invalid_request","error_description":"the body is too large"}'
         content_type = b"application/json"

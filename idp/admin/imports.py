@@ -13,7 +13,7 @@ from idp.admin.schemas import ImportOut, ImportQuery, ImportResultOut, ImportSum
 JSON_LINES = ("application/jsonl", "application/x-ndjson", "application/x-jsonlines")
 MAX_BODY_BYTES = 64 * 1024 * 1024
 PIECE = 65536
-# The app's body limit lets this one path carry an import file (idp.security.BodyLimitMiddleware).
+# The app's body limit lets this one path carry an import file (idp.web.edge).
 IMPORT_BODY_LIMIT = {"/admin/api/users/import": MAX_BODY_BYTES}
 
 

@@ -6,10 +6,11 @@ reaches the log. Domain errors from the services (idp.errors) are mapped here, a
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from starlette.responses import JSONResponse, RedirectResponse
@@ -19,6 +20,27 @@ from idp.errors import Refusal, Refused, UnreadableInput
 log = logging.getLogger(__name__)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_NO_STORE_RAW = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in NO_STORE.items()]
+# Starlette's JSONResponse encoding (compact, UTF-8, no NaN), with the encoder built once: json.dumps builds one per
+# call when given options.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+
+
+class NoStoreJSONResponse(JSONResponse):
+    """`JSONResponse(content, headers=NO_STORE)` byte for byte, built without a header mapping or a new encoder:
+    the answer of the token, introspection and userinfo endpoints."""
+
+    def __init__(self, content: Any, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = _COMPACT_JSON.encode(content).encode("utf-8")
+        self.raw_headers = [
+            *_NO_STORE_RAW,
+            (b"content-length", str(len(self.body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+
+
 #: RFC 6749 §4.1.2.1, §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E ), so no '"', no backslash, ASCII.
 DESCRIPTION_CHARACTERS = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]+")
 

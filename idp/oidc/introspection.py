@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from idp.oidc.client_auth import read_token_request
-from idp.oidc.errors import NO_STORE, InvalidClient, OAuthError, json_error
+from idp.oidc.errors import InvalidClient, NoStoreJSONResponse, OAuthError, json_error
 from idp.web.request import services
 
 
@@ -19,4 +19,4 @@ async def introspect(request: Request) -> Response:
         answer = await idp.grants.lookup.introspect(client, form["token"])
     except OAuthError as exc:
         return json_error(exc, basic_challenge="authorization" in request.headers)
-    return JSONResponse(answer, headers=NO_STORE)
+    return NoStoreJSONResponse(answer)

@@ -6,13 +6,13 @@ Every answer, success or error, is JSON with `Cache-Control: no-store` (ยง5.1, ย
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from idp.errors import Refused, UnreadableInput
 from idp.oidc.client_auth import authenticate_client
 from idp.oidc.errors import (
-    NO_STORE,
     InvalidRequest,
+    NoStoreJSONResponse,
     OAuthError,
     UnauthorizedClient,
     UnsupportedGrantType,
@@ -64,4 +64,4 @@ async def _token(request: Request, form: dict[str, str]) -> Response:
     if grant_type not in client.grant_types:
         raise UnauthorizedClient("this client is not registered for this grant_type", detail=grant_type)
     body = await handler(form, client, idp.grants, client_ip(request))
-    return JSONResponse(body, headers=NO_STORE)
+    return NoStoreJSONResponse(body)

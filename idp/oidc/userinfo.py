@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from idp.errors import Refused, UnreadableInput
-from idp.oidc.errors import NO_STORE, InvalidRequest, OAuthError, bearer_error, from_refusal, from_unreadable
+from idp.oidc.errors import InvalidRequest, NoStoreJSONResponse, OAuthError, bearer_error, from_refusal, from_unreadable
 from idp.web.params import read_form
 from idp.web.request import services
 
@@ -25,7 +25,7 @@ async def userinfo(request: Request) -> Response:
         return bearer_error(from_refusal(exc))
     except OAuthError as exc:
         return bearer_error(exc)
-    return JSONResponse(claims, headers=NO_STORE)
+    return NoStoreJSONResponse(claims)
 
 
 async def _bearer_token(request: Request) -> str:
