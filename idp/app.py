@@ -30,6 +30,7 @@ from idp.ops.access import AccessMiddleware
 from idp.ops.listeners import Listener
 from idp.ops.metrics import Metrics, metrics_endpoint
 from idp.security import BodyLimitMiddleware, CookiePolicy, SecurityHeadersMiddleware
+from idp.web import brand
 from idp.web.errors import http_error
 
 log = logging.getLogger(__name__)
@@ -139,18 +140,23 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/account/security/totp", security.totp_submit, methods=["POST"]),
         Route("/account/security/disable", security.disable_submit, methods=["POST"]),
         Route("/account/security/backup-codes", security.regenerate_submit, methods=["POST"]),
+        Route("/account/security/backup-codes", security.codes_page, methods=["GET"]),
+        Route("/account/security/backup-codes/saved", security.codes_saved_submit, methods=["POST"]),
         Route("/account/security/backup-codes/download", security.download_codes, methods=["GET"]),
         Route("/account/security/backup-codes/print", security.print_codes, methods=["GET"]),
         Route("/.well-known/openid-configuration", discovery.discovery, methods=["GET"]),
         Route("/jwks", jwks.jwks, methods=["GET"]),
         Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
         Route("/authorize/consent", authorize.consent_submit, methods=["POST"]),
+        Route("/authorize/cancel", authorize.cancel_submit, methods=["POST"]),
         Route("/token", token.token, methods=["POST"]),
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
         Route("/introspect", introspection.introspect, methods=["POST"]),
         Route("/revoke", revocation.revoke, methods=["POST"]),
         Route("/end_session", end_session.end_session, methods=["GET", "POST"]),
         Route("/end_session/confirm", end_session.end_session_confirm, methods=["POST"]),
+        Route("/brand/logo", brand.logo, methods=["GET"]),
+        Route("/brand/theme.css", brand.theme, methods=["GET"]),
         *probes,
         *admin_routes(),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),

@@ -17,6 +17,7 @@ from idp.services.ratelimit import DEVICE_COOKIE_SECONDS
 from idp.services.users import MAX_EMAIL_LENGTH
 from idp.templating import render
 from idp.web import messages
+from idp.web.board import board_for
 from idp.web.errors import csrf_failed, error_page
 from idp.web.params import read_form, read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
@@ -47,7 +48,7 @@ def rate_limited_page(request: Request, exc: RateLimited) -> Response:
     )
 
 
-def _login_form(
+async def _login_form(
     request: Request,
     *,
     next_url: str,
@@ -55,11 +56,14 @@ def _login_form(
     error: str | None = None,
     status: int = 200,
     signup: bool = False,
+    confirm: bool = False,
 ) -> Response:
+    """The form; `confirm`: a signed-in person asked to sign in again ("Confirm it's you", email filled in)."""
+    board = await board_for(request, next_url)
     return render(
         request,
         "login/login.html",
-        {"next": next_url, "email": email, "error": error, "signup": signup},
+        {"next": next_url, "email": email, "error": error, "signup": signup, "confirm": confirm, "board": board},
         status_code=status,
     )
 
@@ -72,9 +76,12 @@ async def login_page(request: Request) -> Response:
     # reauth=1: the relying party asked for a fresh sign-in (prompt=login, max_age), so show the form.
     if active is not None and query.get("reauth") != "1":
         return RedirectResponse(next_url, status_code=303)
+    if active is not None:
+        # A fresh sign-in of the person already here: not a blank form, but their own email filled in.
+        return await _login_form(request, next_url=next_url, email=active.user.email, confirm=True)
     email = query.get("login_hint", "")
     signup = await services(request).accounts.signup_allowed(next_url)
-    return _login_form(request, next_url=next_url, email=email, signup=signup)
+    return await _login_form(request, next_url=next_url, email=email, signup=signup)
 
 
 async def login_submit(request: Request) -> Response:
@@ -85,14 +92,14 @@ async def login_submit(request: Request) -> Response:
     except UnreadableInput as exc:
         idp.metrics.logins.labels("invalid").inc()
         log.info("unreadable sign-in form", extra={"reason": str(exc)})
-        return _login_form(request, next_url="/account", error=messages.FORM_UNREADABLE, status=exc.status)
+        return await _login_form(request, next_url="/account", error=messages.FORM_UNREADABLE, status=exc.status)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)
     next_url = safe_next(form["next"])
     email = form["username"].strip()
     if not email or not form["password"]:
         idp.metrics.logins.labels("invalid").inc()
-        return _login_form(request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400)
+        return await _login_form(request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400)
 
     try:
         result = await idp.login.sign_in_with_password(
@@ -106,7 +113,7 @@ async def login_submit(request: Request) -> Response:
     except InvalidCredentials as exc:
         idp.metrics.logins.labels("failure").inc()
         log.info("sign-in failed", extra={"reason": str(exc)})
-        return _login_form(request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400)
+        return await _login_form(request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400)
     except RateLimited as exc:
         idp.metrics.logins.labels("rate_limited").inc()
         log.info("sign-in refused by the attempt limit", extra={"scope": exc.scope})

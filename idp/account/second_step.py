@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.account.login import rate_limited_page
+from idp.account.security import backup_codes_url
 from idp.errors import RateLimited, UnreadableInput
 from idp.oidc.limits import MAX_CONTINUATION
 from idp.security import safe_next
@@ -16,6 +17,7 @@ from idp.services.mfa import InvalidCode
 from idp.services.sessions import ActiveSession
 from idp.templating import render
 from idp.web import messages
+from idp.web.board import board_for
 from idp.web.errors import csrf_failed
 from idp.web.params import read_form, read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
@@ -30,8 +32,9 @@ async def _who(request: Request) -> ActiveSession | None:
     return await services(request).sessions.current(session_cookie(request), allow_pending=True)
 
 
-def _form(request: Request, kind: str, next_url: str, error: str | None = None, status: int = 200) -> Response:
-    return render(request, PAGES[kind], {"next": next_url, "error": error}, status_code=status)
+async def _form(request: Request, kind: str, next_url: str, error: str | None = None, status: int = 200) -> Response:
+    board = await board_for(request, next_url)
+    return render(request, PAGES[kind], {"next": next_url, "error": error, "board": board}, status_code=status)
 
 
 async def _page(request: Request, kind: str) -> Response:
@@ -44,7 +47,7 @@ async def _page(request: Request, kind: str) -> Response:
         if active.pending:
             return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)
         return RedirectResponse("/account/security/totp?" + urlencode({"next": next_url}), status_code=303)
-    return _form(request, kind, next_url)
+    return await _form(request, kind, next_url)
 
 
 async def _submit(request: Request, kind: str) -> Response:
@@ -52,7 +55,7 @@ async def _submit(request: Request, kind: str) -> Response:
     try:
         form = await read_form(request, FIELDS)
     except UnreadableInput as exc:
-        return _form(request, kind, "/account", error=messages.FORM_UNREADABLE, status=exc.status)
+        return await _form(request, kind, "/account", error=messages.FORM_UNREADABLE, status=exc.status)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)
     next_url = safe_next(form["next"])
@@ -66,7 +69,7 @@ async def _submit(request: Request, kind: str) -> Response:
     except InvalidCode:
         idp.metrics.logins.labels("failure").inc()
         idp.metrics.second_step.labels(kind, "failure").inc()
-        return _form(request, kind, next_url, error=messages.WRONG_CODE, status=400)
+        return await _form(request, kind, next_url, error=messages.WRONG_CODE, status=400)
     except RateLimited as exc:
         idp.metrics.logins.labels("rate_limited").inc()
         idp.metrics.second_step.labels(kind, "rate_limited").inc()
@@ -77,9 +80,8 @@ async def _submit(request: Request, kind: str) -> Response:
     # Someone whose authenticator came with an import gets backup codes now, once.
     first_codes = await idp.mfa.issue_first_codes(active.user, cookie, client_ip=ip) if kind == "otp" else None
     if first_codes:
-        response: Response = render(
-            request, "account/backup_codes.html", {"codes": first_codes, "next": next_url, "fresh": None}
-        )
+        # Post/Redirect/Get: the codes wait, sealed to this session, for the page that shows them.
+        response: Response = RedirectResponse(backup_codes_url(next_url), status_code=303)
     elif kind == "backup":
         response = render(
             request,

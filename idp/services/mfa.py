@@ -278,6 +278,11 @@ class MfaService:
                 return None
         return list(json.loads(self._sealer.open(row.fresh_codes, aad=active.id_hash)))
 
+    async def forget_fresh_codes(self, active: ActiveSession) -> None:
+        """The person saved the codes: the sealed copy kept for showing and downloading goes now."""
+        async with self._db.transaction() as session:
+            await sessions_store.clear_fresh_codes(session, active.id_hash)
+
     # -- helpers ----------------------------------------------------------------------------------------
 
     def _hash(self, code: str) -> str:

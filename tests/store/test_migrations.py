@@ -119,7 +119,9 @@ def test_each_revision_steps_down_and_up(empty_database: str) -> None:
     downgrade(empty_database, "-1")
     below = describe(empty_database)
     assert below["version"] != head["version"]
-    assert set(below["tables"]) < set(head["tables"])
+    # The head revision took something away on its way down: a table, or (adding columns) some columns.
+    assert set(below["tables"]) <= set(head["tables"])
+    assert below["tables"] != head["tables"]
     upgrade(empty_database)
     assert describe(empty_database) == head
 

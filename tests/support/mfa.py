@@ -42,8 +42,12 @@ async def enroll(browser: httpx.AsyncClient, now: datetime) -> tuple[str, list[s
     done = await browser.post(
         "/account/security/totp", data={"code": totp_code(secret, now), "csrf_token": csrf_from(page.text)}
     )
-    assert done.status_code == 200, done.text
-    return secret, codes_from(done.text)
+    # Post/Redirect/Get: the codes are on the page the POST redirects to.
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].startswith("/account/security/backup-codes")
+    shown = await browser.get(done.headers["location"])
+    assert shown.status_code == 200, shown.text
+    return secret, codes_from(shown.text)
 
 
 async def authenticator_added_elsewhere(running: Running, user_id: str, now: datetime) -> str:
