@@ -1,7 +1,7 @@
 """The job board's own face in a real Chromium (issue #14): a person arriving from "Jobbnorge" (registered with a
 logo) sees that name and logo on every step, can cancel back to it, sets up an authenticator on a phone-sized
 screen, confirms the backup codes are saved, and is asked "Confirm it's you" for a fresh sign-in — in English and
-in Bokmål. Every page is screenshotted at 1280 and 360 px (artifacts/screenshots/face/<lang>/) and checked with
+in Bokmål. Every page is screenshotted at 1280 and 360 px (artifacts/screenshots/face/<scenario>/<lang>/) and checked with
 axe-core (bundled in axe-playwright-python, injected by Playwright): zero violations.
 """
 
@@ -55,13 +55,13 @@ def logo_png() -> bytes:
 class Visitor:
     """One person's browser: every page seen is screenshotted at both widths and checked by axe-core."""
 
-    def __init__(self, page: Any, issuer: str, lang: str) -> None:
+    def __init__(self, page: Any, issuer: str, lang: str, scenario: str) -> None:
         from axe_playwright_python.sync_playwright import Axe
 
         self.page = page
         self.issuer = issuer
         self.lang = lang
-        folder = SCREENSHOTS / "face" / lang
+        folder = SCREENSHOTS / "face" / scenario / lang
         shutil.rmtree(folder, ignore_errors=True)
         self.screens = Screens(folder)
         self.axe = Axe()
@@ -144,7 +144,7 @@ def test_a_person_from_jobbnorge_sees_the_board_on_every_step(lang: str, chromiu
     context = chromium.new_context(locale=BROWSER_LOCALES[lang], viewport=DESKTOP, timezone_id=TIME_ZONE)
     context.set_default_timeout(10_000)
     try:
-        person = Visitor(context.new_page(), face_idp.issuer, lang)
+        person = Visitor(context.new_page(), face_idp.issuer, lang, "from-jobbnorge")
         run_journey(person, board, asking)
     finally:
         context.close()
@@ -229,3 +229,63 @@ def run_journey(person: Visitor, board: str, asking: str) -> None:
     person.open("/account/sessions", "sessions")
     person.open("/account/password", "password-change")
     person.open("/no/such/page", "not-found")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_other_page_passes_axe(lang: str, chromium: Any, face_idp: LiveIdp) -> None:
+    """The pages the journey above does not pass through: errors, limits, sign-out, printing, a backup code used."""
+    face_idp.make_user()
+    context = chromium.new_context(locale=BROWSER_LOCALES[lang], viewport=DESKTOP, timezone_id=TIME_ZONE)
+    context.set_default_timeout(10_000)
+    try:
+        person = Visitor(context.new_page(), face_idp.issuer, lang, "other-pages")
+        person.open("/logout", "logout-signed-out")
+        person.open("/password/forgot", "password-forgot")
+        person.open("/signup", "signup")
+        person.open("/end_session", "end-session")
+        person.open("/login", "login-plain")
+        person.page.fill("#username", EMAIL)
+        person.page.fill("#password", "not the password")
+        person.click("form[action='/login'] button[type=submit]", "login-refused")
+
+        # Enroll, print the codes, then use one at sign-in.
+        person.page.fill("#username", EMAIL)
+        person.page.fill("#password", PASSWORD)
+        person.click("form[action='/login'] button[type=submit]")
+        person.open("/account/security", "security-off")
+        person.click("a[href='/account/security/totp']", "enrollment-plain")
+        assert not person.page.is_visible("#why")
+        phone = Authenticator(person.page.inner_text("#totp-secret").replace(" ", ""))
+        person.page.fill("#code", phone.code())
+        person.click("form[action='/account/security/totp'] button[type=submit]", "backup-codes-plain")
+        codes = [c.strip() for c in person.page.locator(".backup-code").all_inner_texts()]
+        person.click("a[href='/account/security/backup-codes/print']", "backup-codes-print")
+        person.open("/account/security/backup-codes", "backup-codes-again")
+        person.page.check("#saved")
+        person.click("form.saved button[type=submit]", "security-on")
+        person.open("/logout", "logout-signed-in")
+        person.click("form[action='/logout'] button[type=submit]", "signed-out")
+        person.open("/login", "login-for-recovery")
+        person.page.fill("#username", EMAIL)
+        person.page.fill("#password", PASSWORD)
+        person.click("form[action='/login'] button[type=submit]", "verify-plain")
+        person.click("a[href^='/login/recovery']", "recovery-plain")
+        person.page.fill("#code", codes[0])
+        person.click("form[action='/login/recovery'] button[type=submit]", "recovery-done")
+
+        # Too many wrong passwords: the limit's own page.
+        person.open("/logout", "logout-before-limit")
+        person.click("form[action='/logout'] button[type=submit]")
+        for _ in range(5):
+            person.page.goto(face_idp.issuer + "/login")
+            person.page.fill("#username", EMAIL)
+            person.page.fill("#password", "not the password")
+            person.click("form[action='/login'] button[type=submit]")
+        person.page.goto(face_idp.issuer + "/login")
+        person.page.fill("#username", EMAIL)
+        person.page.fill("#password", "not the password")
+        person.click("form[action='/login'] button[type=submit]", "rate-limited")
+        assert person.page.locator("h1").inner_text().strip() != ""
+        assert person.page.locator("p[role=alert]").count() == 1
+    finally:
+        context.close()
