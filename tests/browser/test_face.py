@@ -1,8 +1,8 @@
 """The job board's own face in a real Chromium (issue #14): a person arriving from "Jobbnorge" (registered with a
 logo) sees that name and logo on every step, can cancel back to it, sets up an authenticator on a phone-sized
 screen, confirms the backup codes are saved, and is asked "Confirm it's you" for a fresh sign-in — in English and
-in Bokmål. Every page is screenshotted at 1280 and 360 px (artifacts/screenshots/face/<scenario>/<lang>/) and checked with
-axe-core (bundled in axe-playwright-python, injected by Playwright): zero violations.
+in Bokmål. Every page is screenshotted at 1280 and 360 px (artifacts/screenshots/face/<scenario>/<lang>/) and
+checked with axe-core (bundled in axe-playwright-python, injected by Playwright): zero violations.
 """
 
 from __future__ import annotations
