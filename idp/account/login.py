@@ -113,7 +113,11 @@ async def login_submit(request: Request) -> Response:
     except InvalidCredentials as exc:
         idp.metrics.logins.labels("failure").inc()
         log.info("sign-in failed", extra={"reason": str(exc)})
-        return await _login_form(request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400)
+        # Someone signed in who was asked to confirm it is them keeps seeing that, not a stranger's sign-in form.
+        confirm = await idp.sessions.current(session_cookie(request)) is not None
+        return await _login_form(
+            request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400, confirm=confirm
+        )
     except RateLimited as exc:
         idp.metrics.logins.labels("rate_limited").inc()
         log.info("sign-in refused by the attempt limit", extra={"scope": exc.scope})
