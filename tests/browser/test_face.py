@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.support.browser import BROWSER_LOCALES, DESKTOP, SCREENSHOTS, Authenticator, Screens, english_patterns
+from tests.support.browser import BROWSER_LOCALES, DESKTOP, PHONE, SCREENSHOTS, Authenticator, Screens, english_patterns
 from tests.support.live import EMAIL, PASSWORD, LiveIdp
 
 LANGUAGES = ["en", "nb"]
@@ -175,6 +175,12 @@ def run_journey(person: Visitor, board: str, asking: str) -> None:
     box = person.page.locator("#totp-secret").bounding_box()
     assert box is not None
     assert box["height"] < 40, "the setup key wraps"
+    # All of it in view, at desktop and at phone width: nothing hidden behind a scroll.
+    for viewport in (DESKTOP, PHONE):
+        person.page.set_viewport_size(viewport)
+        hidden = person.page.eval_on_selector("#totp-secret", "el => el.scrollWidth - el.clientWidth")
+        assert hidden <= 0, f"the setup key is cut off by {hidden}px at {viewport['width']}px"
+    person.page.set_viewport_size(DESKTOP)
     phone = Authenticator(key.replace(" ", ""))
 
     # Backup codes after a redirect (reload asks nothing); leaving needs "I have saved these codes".
