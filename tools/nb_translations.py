@@ -99,7 +99,6 @@ NB: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "See your name": "Se navnet ditt",
     "Stay signed in when you are away": "Holde deg innlogget når du ikke er til stede",
     "Allow": "Tillat",
-    "Deny": "Avslå",
     "%(name)s asks to sign you out.": "%(name)s ber om å logge deg ut.",
     "Do you want to sign out of this sign-in service?": "Vil du logge ut av denne innloggingstjenesten?",
     "These job sites will be signed out too:": "Disse jobbnettstedene blir også logget ut:",
