@@ -39,6 +39,7 @@ from idp.ops import health
 from idp.ops.listeners import Listener
 from idp.ops.metrics import Metrics, metrics_endpoint
 from idp.security import CookiePolicy
+from idp.web import brand
 from idp.web.edge import EdgeOptions, IdpStarlette
 from idp.web.errors import http_error
 
@@ -162,18 +163,23 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/account/security/passkeys/rename", passkeys.rename_submit, methods=["POST"]),
         Route("/account/security/passkeys/remove", passkeys.remove_submit, methods=["POST"]),
         Route("/account/security/backup-codes", security.regenerate_submit, methods=["POST"]),
+        Route("/account/security/backup-codes", security.codes_page, methods=["GET"]),
+        Route("/account/security/backup-codes/saved", security.codes_saved_submit, methods=["POST"]),
         Route("/account/security/backup-codes/download", security.download_codes, methods=["GET"]),
         Route("/account/security/backup-codes/print", security.print_codes, methods=["GET"]),
         Route("/.well-known/openid-configuration", discovery.discovery, methods=["GET"]),
         Route("/jwks", jwks.jwks, methods=["GET"]),
         Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
         Route("/authorize/consent", authorize.consent_submit, methods=["POST"]),
+        Route("/authorize/cancel", authorize.cancel_submit, methods=["POST"]),
         Route("/token", token.token, methods=["POST"]),
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
         Route("/introspect", introspection.introspect, methods=["POST"]),
         Route("/revoke", revocation.revoke, methods=["POST"]),
         Route("/end_session", end_session.end_session, methods=["GET", "POST"]),
         Route("/end_session/confirm", end_session.end_session_confirm, methods=["POST"]),
+        Route("/brand/logo", brand.logo, methods=["GET"]),
+        Route("/brand/theme.css", brand.theme, methods=["GET"]),
         *probes,
         *admin_routes(),
         *console_routes(),

@@ -291,6 +291,9 @@ def cmd_clients_create(args: argparse.Namespace) -> None:
                 scopes=args.scope or [],
                 backchannel_logout_uri=args.backchannel_logout_uri or "",
                 allow_signup=args.allow_signup,
+                client_name=args.display_name or "",
+                logo_uri=args.logo_uri or "",
+                client_uri=args.client_uri or "",
                 actor=CLI_ACTOR,
             )
             output = client.public_view()
@@ -730,6 +733,9 @@ def build_parser() -> argparse.ArgumentParser:
     new_client.add_argument(
         "--allow-signup", action="store_true", help="people arriving from it may create an account (IDP_SIGNUP=clients)"
     )
+    new_client.add_argument("--display-name", help="the name people see on the sign-in pages (client_name)")
+    new_client.add_argument("--logo-uri", help="https URL of the job board's logo, shown on the sign-in pages")
+    new_client.add_argument("--client-uri", help="the job board's home page")
     new_client.set_defaults(func=cmd_clients_create)
 
     listing = users.add_parser("list", help="list users (optionally one email)")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -61,7 +63,8 @@ class Settings(BaseSettings):
     refresh_token_lifetime_seconds: int = Field(default=30 * 86400, ge=300)
     key_refresh_seconds: int = Field(default=30, ge=1, le=3600)
 
-    totp_issuer: str = Field(default="idp", min_length=1, max_length=60, description="name shown in authenticator apps")
+    # The name authenticator apps show; unset: IDP_SITE_NAME (INTERFACE §2).
+    totp_issuer: str | None = Field(default=None, min_length=1, max_length=60, description="name in authenticator apps")
 
     # A second listener on the same host for /metrics, /healthz and /readyz (INTERFACE §2, §6); 0: none.
     management_port: int = Field(default=9000, ge=0, le=65535)
@@ -81,6 +84,9 @@ class Settings(BaseSettings):
     site_name: str = Field(default="idp", min_length=1, max_length=60)
     support_url: str = Field(default="", max_length=2000)
     signup: Literal["open", "clients", "closed"] = "clients"
+    # The operator's look: a logo file (served by idp itself, from its own origin) and an accent colour (#rrggbb).
+    logo_file: str = Field(default="", max_length=1000)
+    accent_color: str = Field(default="", max_length=7)
     smtp_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
 
     # "Sign in with a passkey" on /login without a password (discoverable credentials, user verification required).
@@ -124,7 +130,9 @@ class Settings(BaseSettings):
 
     @field_validator("totp_issuer")
     @classmethod
-    def _check_totp_issuer(cls, value: str) -> str:
+    def _check_totp_issuer(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if ":" in value or any(ord(c) < 32 for c in value):
             raise ValueError("must not contain ':' or control characters (it becomes part of an otpauth URI)")
         return value
@@ -158,6 +166,32 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL or a mailto: address")
         return value
 
+    @field_validator("logo_file")
+    @classmethod
+    def _check_logo_file(cls, value: str) -> str:
+        if not value:
+            return value
+        path = Path(value)
+        if path.suffix.lower() not in LOGO_TYPES:
+            raise ValueError(f"must be a {', '.join(sorted(LOGO_TYPES))} file")
+        if not path.is_file():
+            raise ValueError("names no readable file")
+        if path.stat().st_size > MAX_LOGO_BYTES:
+            raise ValueError(f"is larger than {MAX_LOGO_BYTES // 1024} KiB")
+        return value
+
+    @field_validator("accent_color")
+    @classmethod
+    def _check_accent_color(cls, value: str) -> str:
+        if not value:
+            return value
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError("must be a colour written #rrggbb, such as #0b5cad")
+        # Buttons show white text on it and it is the colour of links on white: both must stay readable (WCAG AA).
+        if contrast_with_white(value) < MIN_CONTRAST:
+            raise ValueError(f"is too light: white text on it must have a contrast of at least {MIN_CONTRAST}:1")
+        return value.lower()
+
     @field_validator("signup", mode="before")
     @classmethod
     def _lower_signup(cls, value: object) -> object:
@@ -167,6 +201,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @property
+    def authenticator_issuer(self) -> str:
+        """The issuer label of the otpauth:// URI: IDP_TOTP_ISSUER, else the site name (a ':' would end the label)."""
+        return self.totp_issuer or self.site_name.replace(":", " ").strip() or "idp"
 
     @property
     def trusted_proxy_networks(self) -> list[str]:
@@ -191,6 +230,29 @@ class Settings(BaseSettings):
         """IDP_PASSWORD_WORKERS, or one argon2 thread per CPU this process may run on (a container's or taskset's
         share, not the host's count: more threads than cores only queue inside the kernel)."""
         return self.password_workers or usable_cpus()
+
+
+LOGO_TYPES = {
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+}
+MAX_LOGO_BYTES = 256 * 1024
+MIN_CONTRAST = 4.5
+
+
+def contrast_with_white(color: str) -> float:
+    """WCAG 2 contrast ratio of `#rrggbb` against white."""
+
+    def channel(hex_pair: str) -> float:
+        c = int(hex_pair, 16) / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(color[i : i + 2]) for i in (1, 3, 5))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return 1.05 / (luminance + 0.05)
 
 
 def usable_cpus() -> int:

@@ -146,7 +146,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         limiter=limiter,
         audit=audit,
         sessions=sessions,
-        issuer_name=settings.totp_issuer,
+        issuer_name=settings.authenticator_issuer,
         notices=notices,
     )
     return Idp(
@@ -181,7 +181,13 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         discovery_bytes=discovery.encode_metadata(settings.issuer),
         cookies=cookies,
         csrf=Csrf(derive_key(keys.secret_key, "csrf"), cookies),
-        templates=build_templates(settings.site_name, settings.support_url, self_service=settings.email_enabled),
+        templates=build_templates(
+            settings.site_name,
+            settings.support_url,
+            self_service=settings.email_enabled,
+            logo=bool(settings.logo_file),
+            theme=bool(settings.accent_color),
+        ),
         metrics=metrics,
         outbox=outbox,
         http=http,

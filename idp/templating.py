@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
@@ -16,7 +19,7 @@ from starlette.templating import Jinja2Templates
 
 from idp import __version__
 from idp.i18n import COOKIE, LOCALE_QUERY, LOCALES, load_translations, select_locale
-from idp.security import safe_next
+from idp.security import csp_with_image, safe_next
 from idp.web.params import read_query_leniently
 from idp.web.request import services
 
@@ -49,6 +52,40 @@ def _switch_url(context: Any, locale: str) -> str:
     return request.url.path + "?" + urlencode(params)
 
 
+# The browser's time zone, as idp's own script (static/tz.js) reports it; not a secret, and checked before use.
+TZ_COOKIE = "idp_tz"
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+){0,3}")
+
+
+def browser_zone(request: Request) -> ZoneInfo | None:
+    """The person's time zone when their browser told it (a known IANA name), else None."""
+    name = request.cookies.get(TZ_COOKIE, "")
+    if not name or len(name) > 64 or not _ZONE_NAME.fullmatch(name):
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+@pass_context
+def _local_time(context: Any, moment: datetime) -> str:
+    """A date and time in the person's zone when the browser told it; otherwise in UTC, saying so."""
+    zone = browser_zone(context["request"])
+    if zone is None:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+@pass_context
+def _local_date(context: Any, moment: datetime) -> str:
+    """The date in the person's zone when the browser told it; otherwise the UTC date, saying so."""
+    zone = browser_zone(context["request"])
+    if zone is None:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d (UTC)")
+    return moment.astimezone(zone).strftime("%Y-%m-%d")
+
+
 def _escaped(text: str, variables: dict[str, Any]) -> Markup:
     """`text` as plain text (escaped, never trusted as HTML), with `variables` (escaped too) put in its %(name)s."""
     escaped = escape(text)
@@ -76,7 +113,12 @@ def _escaping_gettext(translations: NullTranslations) -> tuple[Callable[..., Mar
 
 
 def build_templates(
-    site_name: str = "idp", support_url: str = "", *, self_service: bool = False
+    site_name: str = "idp",
+    support_url: str = "",
+    *,
+    self_service: bool = False,
+    logo: bool = False,
+    theme: bool = False,
 ) -> dict[str, Jinja2Templates]:
     """One environment per language, each with its gettext catalog installed."""
     result = {}
@@ -98,10 +140,16 @@ def build_templates(
             csrf_input=_csrf_input,
             static_url=_static_url,
             switch_url=_switch_url,
+            local_time=_local_time,
+            local_date=_local_date,
             site_name=site_name,
             support_url=support_url,
             # Email works, so "Forgot your password?" and sign-up can be offered (INTERFACE §2).
             self_service=self_service,
+            # The operator's logo (/brand/logo) and accent colour (/brand/theme.css), when configured.
+            brand_logo=logo,
+            brand_theme=theme,
+            version=__version__,
             locales=LOCALES,
         )
         result[locale] = Jinja2Templates(env=env)
@@ -120,6 +168,10 @@ def render(
     locale = select_locale(request)
     templates = services(request).templates[locale]
     values = {"lang": locale, **(context or {})}
+    # A job board's registered logo is the one image from elsewhere: only its origin is added to img-src.
+    origin = getattr(values.get("board"), "logo_origin", None)
+    if origin:
+        headers = {**(headers or {}), "Content-Security-Policy": csp_with_image(origin)}
     response = templates.TemplateResponse(request, name, values, status_code=status_code, headers=headers)
     query = read_query_leniently(request, LOCALE_QUERY)
     chosen_here = query.get("lang") or query.get("ui_locales")

@@ -12,12 +12,13 @@ from starlette.responses import RedirectResponse, Response
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
 from idp.errors import InvalidCredentials, Overloaded, RateLimited, UnreadableInput
 from idp.oidc.limits import MAX_CONTINUATION
-from idp.security import SCRIPT_CSP, safe_next
+from idp.security import safe_next
 from idp.services.ratelimit import DEVICE_COOKIE_SECONDS
 from idp.services.sessions import PASSKEY_CHALLENGE
 from idp.services.users import MAX_EMAIL_LENGTH
 from idp.templating import render
 from idp.web import messages
+from idp.web.board import board_for
 from idp.web.errors import csrf_failed, error_page
 from idp.web.params import read_form, read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
@@ -50,7 +51,7 @@ def rate_limited_page(request: Request, exc: RateLimited) -> Response:
     )
 
 
-def _login_form(
+async def _login_form(
     request: Request,
     *,
     next_url: str,
@@ -58,19 +59,29 @@ def _login_form(
     error: str | None = None,
     status: int = 200,
     signup: bool = False,
+    confirm: bool = False,
 ) -> Response:
+    """The form; `confirm`: a signed-in person asked to sign in again ("Confirm it's you", email filled in)."""
     idp = services(request)
     # "Sign in with a passkey" (IDP_PASSKEY_SIGNIN): options for the browser, and their challenge in a cookie.
     options, proof = idp.passkeys.signin_options() if idp.settings.passkey_signin else (None, "")
+    board = await board_for(request, next_url)
     response = render(
         request,
         "login/login.html",
-        {"next": next_url, "email": email, "error": error, "signup": signup, "passkey_options": options},
+        {
+            "next": next_url,
+            "email": email,
+            "error": error,
+            "signup": signup,
+            "confirm": confirm,
+            "board": board,
+            "passkey_options": options,
+        },
         status_code=status,
     )
     if options is not None:
         idp.cookies.set(response, idp.cookies.passkey_signin_name, proof, max_age=PASSKEY_CHALLENGE_SECONDS)
-        response.headers["Content-Security-Policy"] = SCRIPT_CSP
     return response
 
 
@@ -86,9 +97,12 @@ async def login_page(request: Request) -> Response:
     # reauth=1: the relying party asked for a fresh sign-in (prompt=login, max_age), so show the form.
     if active is not None and query.get("reauth") != "1":
         return RedirectResponse(next_url, status_code=303)
+    if active is not None:
+        # A fresh sign-in of the person already here: not a blank form, but their own email filled in.
+        return await _login_form(request, next_url=next_url, email=active.user.email, confirm=True)
     email = query.get("login_hint", "")
     signup = await services(request).accounts.signup_allowed(next_url)
-    return _login_form(request, next_url=next_url, email=email, signup=signup)
+    return await _login_form(request, next_url=next_url, email=email, signup=signup)
 
 
 async def login_submit(request: Request) -> Response:
@@ -99,14 +113,14 @@ async def login_submit(request: Request) -> Response:
     except UnreadableInput as exc:
         idp.metrics.logins.labels("invalid").inc()
         log.info("unreadable sign-in form", extra={"reason": str(exc)})
-        return _login_form(request, next_url="/account", error=messages.FORM_UNREADABLE, status=exc.status)
+        return await _login_form(request, next_url="/account", error=messages.FORM_UNREADABLE, status=exc.status)
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)
     next_url = safe_next(form["next"])
     email = form["username"].strip()
     if not email or not form["password"]:
         idp.metrics.logins.labels("invalid").inc()
-        return _login_form(request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400)
+        return await _login_form(request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400)
 
     try:
         result = await idp.login.sign_in_with_password(
@@ -120,7 +134,11 @@ async def login_submit(request: Request) -> Response:
     except InvalidCredentials as exc:
         idp.metrics.logins.labels("failure").inc()
         log.info("sign-in failed", extra={"reason": str(exc)})
-        return _login_form(request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400)
+        # Someone signed in who was asked to confirm it is them keeps seeing that, not a stranger's sign-in form.
+        confirm = await idp.sessions.current(session_cookie(request)) is not None
+        return await _login_form(
+            request, next_url=next_url, email=email, error=messages.GENERIC_FAILURE, status=400, confirm=confirm
+        )
     except RateLimited as exc:
         idp.metrics.logins.labels("rate_limited").inc()
         log.info("sign-in refused by the attempt limit", extra={"scope": exc.scope})

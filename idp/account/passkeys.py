@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.account.login import login_form, rate_limited_page
+from idp.account.security import backup_codes_url
 from idp.errors import Conflict, NotFound, RateLimited, UnreadableInput
 from idp.i18n import N_
 from idp.oidc.limits import MAX_CONTINUATION
-from idp.security import SCRIPT_CSP, safe_next
+from idp.security import safe_next
 from idp.services.mfa import InvalidCode
 from idp.services.passkeys import InvalidName, PasskeyRefused, ReauthRequired, SecondFactorRequired
 from idp.services.sessions import ActiveSession
@@ -100,7 +101,6 @@ async def _page(
         },
         status_code=status,
     )
-    response.headers["Content-Security-Policy"] = SCRIPT_CSP
     return response
 
 
@@ -144,8 +144,9 @@ async def add_submit(request: Request) -> Response:
         return await _page(request, active, error=PASSKEY_EXISTS, failed="add", status=409)
     if added.cookie is None or added.codes is None:
         return RedirectResponse(HERE + "?done=added", status_code=303)
-    # The first passkey turned two-step verification on: the backup codes, shown once, as after enabling an app.
-    response = render(request, "account/backup_codes.html", {"codes": added.codes, "next": "", "fresh": "enabled"})
+    # The first passkey turned two-step verification on: the backup codes, shown as after enabling an app
+    # (Post/Redirect/Get: they wait, sealed to the new session, for the page that shows them).
+    response: Response = RedirectResponse(backup_codes_url("", "enabled"), status_code=303)
     idp.cookies.set(response, idp.cookies.session_name, added.cookie)
     return response
 
@@ -209,7 +210,7 @@ async def signin_submit(request: Request) -> Response:
         )
     except PasskeyRefused:
         idp.metrics.logins.labels("failure").inc()
-        return login_form(request, next_url=next_url, error=PASSKEY_REFUSED, status=400)
+        return await login_form(request, next_url=next_url, error=PASSKEY_REFUSED, status=400)
     except RateLimited as exc:
         idp.metrics.logins.labels("rate_limited").inc()
         return rate_limited_page(request, exc)

@@ -10,13 +10,15 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.account.login import rate_limited_page
 from idp.account.passkeys import PASSKEY_REFUSED
+from idp.account.security import backup_codes_url
 from idp.errors import RateLimited, UnreadableInput
 from idp.oidc.limits import MAX_CONTINUATION
-from idp.security import SCRIPT_CSP, safe_next
+from idp.security import safe_next
 from idp.services.mfa import InvalidCode
 from idp.services.sessions import ActiveSession
 from idp.templating import render
 from idp.web import messages
+from idp.web.board import board_for
 from idp.web.errors import csrf_failed
 from idp.web.params import read_form, read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
@@ -43,17 +45,15 @@ async def _form(
     active: ActiveSession | None = None,
 ) -> Response:
     # A person with passkeys is offered "Use a passkey" beside the code (login/_passkey.html), with a challenge
-    # for this session; that page runs our one script, so its CSP allows scripts from our own origin.
+    # for this session.
     options = await services(request).passkeys.authentication_options(active) if active and kind == "otp" else None
-    response = render(
+    board = await board_for(request, next_url)
+    return render(
         request,
         PAGES[kind],
-        {"next": next_url, "error": error, "passkey_options": options},
+        {"next": next_url, "error": error, "board": board, "passkey_options": options},
         status_code=status,
     )
-    if options is not None:
-        response.headers["Content-Security-Policy"] = SCRIPT_CSP
-    return response
 
 
 async def _page(request: Request, kind: str) -> Response:
@@ -99,9 +99,8 @@ async def _submit(request: Request, kind: str) -> Response:
     # Someone whose authenticator came with an import gets backup codes now, once.
     first_codes = await idp.mfa.issue_first_codes(active.user, cookie, client_ip=ip) if kind == "otp" else None
     if first_codes:
-        response: Response = render(
-            request, "account/backup_codes.html", {"codes": first_codes, "next": next_url, "fresh": None}
-        )
+        # Post/Redirect/Get: the codes wait, sealed to this session, for the page that shows them.
+        response: Response = RedirectResponse(backup_codes_url(next_url), status_code=303)
     elif kind == "backup":
         response = render(
             request,

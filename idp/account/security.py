@@ -3,6 +3,7 @@ on and off, and manage backup codes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -17,13 +18,42 @@ from idp.services.mfa import InvalidCode, NotEnrolling
 from idp.services.sessions import ActiveSession
 from idp.templating import render
 from idp.web import messages
+from idp.web.board import board_for
 from idp.web.errors import csrf_failed, error_page
 from idp.web.params import read_form, read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
 
 FIELDS = {"code": 64, "csrf_token": 128, "next": MAX_CONTINUATION}
-# After a change the page says what was done (`done`); enrollment may carry a continuation (`next`).
-QUERY = {"done": 20, "next": MAX_CONTINUATION}
+SAVED_FIELDS = {"saved": 10, "csrf_token": 128, "next": MAX_CONTINUATION, "done": 20}
+# After a change the page says what was done (`done`); enrollment may carry a continuation (`next`); a job board
+# linking to "Two-step verification" names itself (`client_id`) and where to go back to (`return_to`).
+QUERY = {"done": 20, "next": MAX_CONTINUATION, "client_id": 64, "return_to": 2000}
+
+
+def backup_codes_url(next_url: str, done: str = "") -> str:
+    """The page that shows the backup codes just made (the GET of Post/Redirect/Get)."""
+    params = {k: v for k, v in (("next", next_url), ("done", done)) if v}
+    return "/account/security/backup-codes" + ("?" + urlencode(params) if params else "")
+
+
+@dataclass(frozen=True)
+class BackTo:
+    """A "Back to <board>" link: the URL was checked against the board's registered redirect URIs."""
+
+    name: str
+    url: str
+
+
+async def _back_to(request: Request, query: dict[str, str]) -> BackTo | None:
+    """`return_to` when it belongs to the job board `client_id` names; anything else is ignored (never a link to
+    an address the board did not register: no open redirect)."""
+    client_id, return_to = query.get("client_id", ""), query.get("return_to", "")
+    if not client_id or not return_to:
+        return None
+    client = await services(request).clients.find(client_id)
+    if client is None or not client.allows_return_to(return_to):
+        return None
+    return BackTo(client.display_name, return_to)
 
 
 async def _signed_in(request: Request) -> ActiveSession | None:
@@ -45,23 +75,40 @@ async def _security_page(
     failed: str | None = None,
     notice: str | None = None,
     status: int = 200,
+    back: BackTo | None = None,
 ) -> Response:
     """`failed` names the form ("regenerate" or "disable") whose code was wrong: its error shows beside it."""
     mfa = await services(request).mfa.status(active.user.id)
+    here = "/account/security"
+    if back is not None:
+        here += "?" + urlencode({"client_id": request.query_params.get("client_id", ""), "return_to": back.url})
     return render(
         request,
         "account/security.html",
-        {"user": active.user, "mfa": mfa, "error": error, "failed": failed, "notice": notice},
+        {
+            "user": active.user,
+            "mfa": mfa,
+            "error": error,
+            "failed": failed,
+            "notice": notice,
+            "back": back,
+            "here": here,
+        },
         status_code=status,
     )
 
 
 async def security_page(request: Request) -> Response:
+    query = read_query_leniently(request, QUERY)
+    back = await _back_to(request, query)
     active = await _signed_in(request)
     if active is None:
-        return _to_login("/account/security")
-    notice = {"enabled": "on", "disabled": "off"}.get(read_query_leniently(request, QUERY).get("done", ""))
-    return await _security_page(request, active, notice=notice)
+        here = "/account/security"
+        if back is not None:
+            here += "?" + urlencode({"client_id": query["client_id"], "return_to": back.url})
+        return _to_login(here)
+    notice = {"enabled": "on", "disabled": "off"}.get(query.get("done", ""))
+    return await _security_page(request, active, notice=notice, back=back)
 
 
 # -- enrollment -------------------------------------------------------------------------------------------
@@ -72,10 +119,17 @@ async def _enroll_page(
 ) -> Response:
     idp = services(request)
     enrollment = await idp.mfa.start_enrollment(active)
+    board = await board_for(request, next_url)
     return render(
         request,
         "account/totp.html",
-        {"enrollment": enrollment, "next": next_url, "error": error, "issuer_name": idp.mfa.issuer_name},
+        {
+            "enrollment": enrollment,
+            "next": next_url,
+            "error": error,
+            "issuer_name": idp.mfa.issuer_name,
+            "board": board,
+        },
         status_code=status,
     )
 
@@ -105,13 +159,14 @@ async def totp_submit(request: Request) -> Response:
     if not idp.csrf.check(request, form["csrf_token"]):
         return csrf_failed(request)
     next_url = safe_next(form["next"], default="")
+    here = "/account/security/totp" + ("?" + urlencode({"next": next_url}) if next_url else "")
     active = await _signed_in(request)
     if active is None:
-        return _to_login("/account/security/totp")
+        return _to_login(here)
     if not idp.mfa.is_recent(active):
-        return _to_login("/account/security/totp", reauth=True)
+        return _to_login(here, reauth=True)
     try:
-        cookie, codes = await idp.mfa.confirm_enrollment(active, form["code"], client_ip=client_ip(request))
+        cookie, _ = await idp.mfa.confirm_enrollment(active, form["code"], client_ip=client_ip(request))
     except InvalidCode:
         return await _enroll_page(request, active, next_url, error=messages.WRONG_CODE, status=400)
     except NotEnrolling:
@@ -120,7 +175,8 @@ async def totp_submit(request: Request) -> Response:
         return rate_limited_page(request, exc)
     except Conflict:
         return RedirectResponse("/account/security", status_code=303)
-    response = render(request, "account/backup_codes.html", {"codes": codes, "next": next_url, "fresh": "enabled"})
+    # Post/Redirect/Get: the codes wait, sealed to the new session, for the page that shows them.
+    response = RedirectResponse(backup_codes_url(next_url, "enabled"), status_code=303)
     idp.cookies.set(response, idp.cookies.session_name, cookie)
     return response
 
@@ -171,10 +227,56 @@ async def regenerate_submit(request: Request) -> Response:
         return rate_limited_page(request, exc)
     except Conflict:
         return await _security_page(request, active, error=messages.IS_OFF, status=409)
-    return render(request, "account/backup_codes.html", {"codes": codes, "next": "", "fresh": "regenerated"})
+    del codes  # sealed to this session: the page after the redirect shows them
+    return RedirectResponse(backup_codes_url("", "regenerated"), status_code=303)
 
 
-# -- the codes just generated, again: download and print ----------------------------------------------------
+# -- the codes just generated: shown, downloaded, printed, then confirmed saved ------------------------------
+
+
+async def _codes_page(
+    request: Request, active: ActiveSession, codes: list[str], next_url: str, done: str, *, unconfirmed: bool = False
+) -> Response:
+    return render(
+        request,
+        "account/backup_codes.html",
+        {"codes": codes, "next": next_url, "fresh": done, "unconfirmed": unconfirmed},
+        status_code=400 if unconfirmed else 200,
+    )
+
+
+async def codes_page(request: Request) -> Response:
+    """GET /account/security/backup-codes: the codes this session just made (sealed to it, never in a URL), until
+    the person says they saved them or a few minutes pass; then back to the security page."""
+    query = read_query_leniently(request, QUERY)
+    next_url = safe_next(query.get("next"), default="")
+    active, codes = await _fresh(request)
+    if active is None:
+        return _to_login("/account/security")
+    if codes is None:
+        return RedirectResponse(next_url or "/account/security", status_code=303)
+    return await _codes_page(request, active, codes, next_url, query.get("done", ""))
+
+
+async def codes_saved_submit(request: Request) -> Response:
+    """POST /account/security/backup-codes/saved: "I have saved these codes" ticked; the shown copy is dropped and
+    the person goes on (to the job board, when they came from one)."""
+    idp = services(request)
+    try:
+        form = await read_form(request, SAVED_FIELDS)
+    except UnreadableInput as exc:
+        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
+    if not idp.csrf.check(request, form["csrf_token"]):
+        return csrf_failed(request)
+    next_url = safe_next(form["next"], default="")
+    active, codes = await _fresh(request)
+    if active is None:
+        return _to_login("/account/security")
+    if codes is not None and form["saved"] != "yes":
+        return await _codes_page(request, active, codes, next_url, form["done"], unconfirmed=True)
+    await idp.mfa.forget_fresh_codes(active)
+    done = "?done=enabled" if form["done"] == "enabled" else ""
+    return RedirectResponse(next_url or "/account/security" + done, status_code=303)
 
 
 async def _fresh(request: Request) -> tuple[ActiveSession | None, list[str] | None]:

@@ -37,6 +37,9 @@ async def create_client(call: Call) -> ClientCreated:
         scopes=[body.scope],
         backchannel_logout_uri=body.backchannel_logout_uri or "",
         allow_signup=body.allow_signup,
+        client_name=body.client_name or "",
+        logo_uri=body.logo_uri or "",
+        client_uri=body.client_uri or "",
         actor=call.admin.actor,
         client_ip=call.client_ip,
     )

@@ -105,6 +105,11 @@ BACKCHANNEL_TEXT = (
 SIGNUP_TEXT = "people arriving from this client may create an account when IDP_SIGNUP is `clients`"
 
 
+CLIENT_NAME_TEXT = "the job board's name as people see it on the sign-in pages (RFC 7591 client_name)"
+LOGO_URI_TEXT = "an https URL of the job board's logo, shown on the sign-in pages (RFC 7591 logo_uri)"
+CLIENT_URI_TEXT = "the job board's home page (RFC 7591 client_uri)"
+
+
 class ClientOut(BaseModel):
     client_id: str
     name: str
@@ -118,6 +123,9 @@ class ClientOut(BaseModel):
     scope: str = Field(description="space-separated scopes a client_credentials token may carry (RFC 7591 §2)")
     backchannel_logout_uri: str | None = Field(default=None, description=BACKCHANNEL_TEXT)
     allow_signup: bool = Field(default=False, description=SIGNUP_TEXT)
+    client_name: str | None = Field(default=None, description=CLIENT_NAME_TEXT)
+    logo_uri: str | None = Field(default=None, description=LOGO_URI_TEXT)
+    client_uri: str | None = Field(default=None, description=CLIENT_URI_TEXT)
 
 
 class ClientCreated(ClientOut):
@@ -150,6 +158,9 @@ class ClientCreate(Strict):
     scope: StrictStr = Field(default="", max_length=500, description=SCOPE_TEXT)
     backchannel_logout_uri: StrictStr | None = Field(default=None, max_length=2000, description=BACKCHANNEL_TEXT)
     allow_signup: StrictBool = Field(default=False, description=SIGNUP_TEXT)
+    client_name: StrictStr | None = Field(default=None, max_length=200, description=CLIENT_NAME_TEXT)
+    logo_uri: StrictStr | None = Field(default=None, max_length=2000, description=LOGO_URI_TEXT)
+    client_uri: StrictStr | None = Field(default=None, max_length=2000, description=CLIENT_URI_TEXT)
 
 
 class ClientPatch(Strict):
@@ -165,6 +176,15 @@ class ClientPatch(Strict):
         default=None, max_length=2000, description=BACKCHANNEL_TEXT + " (empty string: remove)"
     )
     allow_signup: StrictBool | None = Field(default=None, description=SIGNUP_TEXT)
+    client_name: StrictStr | None = Field(
+        default=None, max_length=200, description=CLIENT_NAME_TEXT + " (empty string: remove)"
+    )
+    logo_uri: StrictStr | None = Field(
+        default=None, max_length=2000, description=LOGO_URI_TEXT + " (empty string: remove)"
+    )
+    client_uri: StrictStr | None = Field(
+        default=None, max_length=2000, description=CLIENT_URI_TEXT + " (empty string: remove)"
+    )
 
 
 class SecretOut(BaseModel):

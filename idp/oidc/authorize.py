@@ -34,12 +34,14 @@ from idp.oidc.errors import (
     redirect_with,
 )
 from idp.oidc.limits import AUTHORIZE_LIMITS as LIMITS
+from idp.oidc.limits import MAX_CONTINUATION
 from idp.oidc.policy import Reason, check_session
 from idp.services.clients import OIDC_SCOPES, ClientInfo
 from idp.services.login import amr_and_acr
 from idp.services.sessions import ActiveSession
 from idp.templating import render
 from idp.web import messages
+from idp.web.board import authorization_continuation, board_of
 from idp.web.errors import csrf_failed, error_page
 from idp.web.params import read_form, read_form_params, read_query_params
 from idp.web.request import client_ip, services, session_cookie
@@ -303,6 +305,34 @@ async def consent_submit(request: Request) -> Response:
         return _redirect_error(request, req, exc)
 
 
+async def cancel_submit(request: Request) -> Response:
+    """POST /authorize/cancel: "Cancel" on sign-in, enrollment or consent. Back to the job board with
+    `access_denied`, `state` and `iss` (INTERFACE §3) — only ever to a redirect URI registered for its client, as
+    checked by the same page checks as /authorize; anything else is idp's own error page, never a redirect."""
+    idp = services(request)
+    try:
+        form = await read_form(request, {"csrf_token": 128, "next": MAX_CONTINUATION})
+    except UnreadableInput as exc:
+        return _error_page(request, str(exc))
+    if not idp.csrf.check(request, form["csrf_token"]):
+        return csrf_failed(request)
+    found = authorization_continuation(form["next"])
+    if found is None:
+        return _error_page(request, N_("There is no sign-in request to cancel."))
+    _, query = found
+    raw = {k: v[0] for k, v in query.items() if k in LIMITS and len(v[0]) <= LIMITS[k]}
+    repeated = {k for k, v in query.items() if len(v) > 1}
+    req = AuthorizationRequest(raw=raw, repeated=repeated)
+    try:
+        for check in PAGE_CHECKS:
+            result = check(req, request)
+            if result is not None:
+                await result
+    except PageError as exc:
+        return _error_page(request, str(exc))
+    return _redirect_error(request, req, AccessDenied("the person cancelled"))
+
+
 async def run_checks(req: AuthorizationRequest, request: Request) -> None:
     for check in [*PAGE_CHECKS, *REDIRECT_CHECKS]:
         result = check(req, request)
@@ -408,10 +438,12 @@ def _consent_page(request: Request, req: AuthorizationRequest, active: ActiveSes
     assert req.client is not None
     hidden = {k: v for k, v in req.raw.items() if k in LIMITS}
     hidden["prompt"] = " ".join(sorted(req.prompt - {"consent"}))
+    continuation = "/authorize?" + urlencode(req.raw)
+    board = board_of(req.client, continuation, requires_mfa=req.required_acr == "mfa")
     return render(
         request,
         "authorize/consent.html",
-        {"client": req.client, "scopes": req.scopes, "user": active.user, "hidden": hidden},
+        {"client": req.client, "scopes": req.scopes, "user": active.user, "hidden": hidden, "board": board},
     )
 
 

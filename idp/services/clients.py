@@ -50,6 +50,15 @@ class ClientInfo:
     scopes: tuple[str, ...] = ()
     backchannel_logout_uri: str = ""
     allow_signup: bool = False
+    # RFC 7591 §2 display metadata: "" when not registered.
+    client_name: str = ""
+    logo_uri: str = ""
+    client_uri: str = ""
+
+    @property
+    def display_name(self) -> str:
+        """The name people see: the registered client_name, else the registration name."""
+        return self.client_name or self.name
 
     @classmethod
     def from_row(cls, row: Client) -> ClientInfo:
@@ -67,6 +76,9 @@ class ClientInfo:
             scopes=tuple(row.scope.split()),
             backchannel_logout_uri=row.backchannel_logout_uri,
             allow_signup=row.allow_signup,
+            client_name=row.client_name or "",
+            logo_uri=row.logo_uri or "",
+            client_uri=row.client_uri or "",
         )
 
     def allows_redirect_uri(self, uri: str) -> bool:
@@ -96,7 +108,18 @@ class ClientInfo:
             "scope": " ".join(self.scopes),
             "backchannel_logout_uri": self.backchannel_logout_uri or None,
             "allow_signup": self.allow_signup,
+            "client_name": self.client_name or None,
+            "logo_uri": self.logo_uri or None,
+            "client_uri": self.client_uri or None,
         }
+
+    def allows_return_to(self, uri: str) -> bool:
+        """A place on the job board's own site to send a person back to: a registered redirect URI, or any https
+        URL (http on loopback) on the origin of one. Checked so `return_to` is never an open redirect."""
+        if self.allows_redirect_uri(uri):
+            return True
+        origin = _web_origin(uri)
+        return origin is not None and any(_web_origin(r) == origin for r in self.redirect_uris)
 
 
 def _without_loopback_port(uri: str) -> str | None:
@@ -108,6 +131,69 @@ def _without_loopback_port(uri: str) -> str | None:
     if match is None or (match.group(2) is not None and int(match.group(2)) > 65535):
         return None
     return f"http://{match.group(1)}{slash}{rest}"
+
+
+def _web_origin(uri: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of an https URL, or an http one on loopback; None for anything else or a malformed one."""
+    if len(uri) > 2000 or not uri.isascii() or any(ord(c) <= 32 or ord(c) == 127 for c in uri) or "\\" in uri:
+        return None
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.username is not None or parts.password is not None or not parts.hostname:
+        return None
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK):
+        return parts.scheme, parts.hostname, port
+    return None
+
+
+MAX_CLIENT_NAME = 200
+# What may stand in a CSP source expression: a host name or an IPv4 literal (never ';', ',' or a space).
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+
+
+def image_origin(uri: str) -> str | None:
+    """`https://host[:port]` of an https URL whose host is a plain name; None for anything else."""
+    if not uri:
+        return None
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if parts.scheme != "https" or not _HOST.fullmatch(host):
+        return None
+    return f"https://{host}" + (f":{port}" if port is not None else "")
+
+
+def check_client_name(name: str) -> str:
+    """A display name: printable text of at most 200 characters ('' clears it)."""
+    name = name.strip()
+    if len(name) > MAX_CLIENT_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidInput(f"client_name must be printable text of at most {MAX_CLIENT_NAME} characters")
+    return name
+
+
+def check_logo_uri(uri: str) -> str:
+    """RFC 7591 logo_uri: an absolute https URL (the browser fetches it from the job board's server, never idp);
+    no credentials, no fragment; '' clears it."""
+    if not uri:
+        return ""
+    if _web_origin(uri) is None or image_origin(uri) is None or "#" in uri:
+        raise InvalidInput(f"logo_uri must be an https URL without credentials or fragment: {uri[:80]!r}")
+    return uri
+
+
+def check_client_uri(uri: str) -> str:
+    """RFC 7591 client_uri, the job board's home page: https (http on loopback), no credentials; '' clears it."""
+    if not uri:
+        return ""
+    if _web_origin(uri) is None or "#" in uri:
+        raise InvalidInput(f"client_uri must be an https URL without credentials or fragment: {uri[:80]!r}")
+    return uri
 
 
 def check_redirect_uri(uri: str, *, public: bool) -> str:
@@ -263,6 +349,9 @@ class ClientService:
         scopes: Sequence[str] = (),
         backchannel_logout_uri: str = "",
         allow_signup: bool = False,
+        client_name: str = "",
+        logo_uri: str = "",
+        client_uri: str = "",
         actor: str = "",
         client_ip: str = "",
     ) -> tuple[ClientInfo, str | None]:
@@ -272,6 +361,7 @@ class ClientService:
         )
         registered_scopes = check_scopes(scopes)
         backchannel = check_backchannel_logout_uri(backchannel_logout_uri, allow_http=self._http_issuer)
+        display = (check_client_name(client_name), check_logo_uri(logo_uri), check_client_uri(client_uri))
         secret = None if public else new_opaque(32)
         now = self._clock.now()
         row = Client(
@@ -288,6 +378,9 @@ class ClientService:
             scope=" ".join(registered_scopes),
             backchannel_logout_uri=backchannel,
             allow_signup=allow_signup,
+            client_name=display[0],
+            logo_uri=display[1],
+            client_uri=display[2],
             created_at=now,
             updated_at=now,
         )
@@ -330,6 +423,9 @@ class ClientService:
                 changes.get("backchannel_logout_uri", current.backchannel_logout_uri), allow_http=self._http_issuer
             ),
             "allow_signup": changes.get("allow_signup", current.allow_signup),
+            "client_name": check_client_name(changes.get("client_name", current.client_name)),
+            "logo_uri": check_logo_uri(changes.get("logo_uri", current.logo_uri)),
+            "client_uri": check_client_uri(changes.get("client_uri", current.client_uri)),
             "updated_at": self._clock.now(),
         }
         async with self._db.transaction() as session:

@@ -329,6 +329,11 @@ class MfaService:
         """Keep backup codes just made readable by the session behind `cookie` for download and printing."""
         await self._store_fresh(session, cookie, codes)
 
+    async def forget_fresh_codes(self, active: ActiveSession) -> None:
+        """The person saved the codes: the sealed copy kept for showing and downloading goes now."""
+        async with self._db.transaction() as session:
+            await sessions_store.clear_fresh_codes(session, active.id_hash)
+
     # -- helpers ----------------------------------------------------------------------------------------
 
     def _hash(self, code: str) -> str:

@@ -207,6 +207,10 @@ class Client(Base):
     backchannel_logout_uri: Mapped[str] = mapped_column(String(2000), default="")
     # People arriving from this client may create an account when IDP_SIGNUP is "clients".
     allow_signup: Mapped[bool] = mapped_column(Boolean, default=False)
+    # RFC 7591 §2 display metadata; empty: not registered (pages then show `name` and no logo).
+    client_name: Mapped[str] = mapped_column(String(200), default="")
+    logo_uri: Mapped[str] = mapped_column(String(2000), default="")
+    client_uri: Mapped[str] = mapped_column(String(2000), default="")
 
 
 class UsedMarker(Base):

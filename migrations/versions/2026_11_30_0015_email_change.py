@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "2026_11_30_0015"
-down_revision: str | None = "2026_11_30_0013"
+down_revision: str | None = "2026_11_30_0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -132,8 +132,9 @@ def test_job_board_demanding_two_steps_takes_the_person_through_enrollment(
     phone = Authenticator(person.expect_setup_key_matches_qr(screenshot))
     person.do_enter_enrollment_code(phone.code())
     person.expect_backup_codes()
+    person.page.check("#saved")  # "I have saved these codes", then "Continue" to the job board
     with person.page.expect_navigation(url=f"{callback}?*"):
-        person.page.click("a.button.primary")
+        person.page.click("form.saved button[type=submit]")
     person.screens.shoot(person.page, "job-board")
 
     answer = person.query

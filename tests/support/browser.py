@@ -232,10 +232,11 @@ class Person:
         return self._follow(link, name)
 
     def do_done(self) -> bytes:
-        """Leave the backup codes page for the security page."""
-        link = "a.button.primary[href='/account/security']"
-        assert self.page.locator(link).inner_text().strip() == self.t("Done")
-        return self._follow(link, "security-on")
+        """Leave the backup codes page for the security page: "I have saved these codes", then "Done"."""
+        button = "form.saved button[type=submit]"
+        assert self.page.locator(button).inner_text().strip() == self.t("Done")
+        self.page.check("#saved")
+        return self._follow(button, "security-on")
 
     def do_download_codes(self) -> str:
         """Click "Download codes" and read the file the browser saved."""

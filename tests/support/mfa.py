@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime
 
@@ -42,8 +43,26 @@ async def enroll(browser: httpx.AsyncClient, now: datetime) -> tuple[str, list[s
     done = await browser.post(
         "/account/security/totp", data={"code": totp_code(secret, now), "csrf_token": csrf_from(page.text)}
     )
-    assert done.status_code == 200, done.text
-    return secret, codes_from(done.text)
+    shown = await codes_page(browser, done)
+    assert shown.status_code == 200, shown.text
+    return secret, codes_from(shown.text)
+
+
+async def codes_page(browser: httpx.AsyncClient, response: httpx.Response) -> httpx.Response:
+    """Post/Redirect/Get: the backup-codes page that a successful enrollment, regeneration or first second step
+    redirects to (the codes wait there, sealed to the session, never in the URL)."""
+    assert response.status_code == 303, response.text
+    location = response.headers["location"]
+    assert location.startswith("/account/security/backup-codes"), location
+    return await browser.get(location)
+
+
+def codes_page_sync(browser: httpx.Client, response: httpx.Response) -> httpx.Response:
+    """`codes_page` for a synchronous client."""
+    assert response.status_code == 303, response.text
+    location = response.headers["location"]
+    assert location.startswith("/account/security/backup-codes"), location
+    return browser.get(location)
 
 
 async def authenticator_added_elsewhere(running: Running, user_id: str, now: datetime) -> str:
@@ -60,3 +79,16 @@ async def authenticator_added_elsewhere(running: Running, user_id: str, now: dat
         codes = [backup_codes.digest(backup_key, c) for c in backup_codes.generate()]
         await mfa_store.replace_backup_codes(session, user_id, codes, now)
     return secret
+
+
+_HIDDEN = re.compile(r'<input type="hidden" name="(next|done)" value="([^"]*)">')
+
+
+async def confirm_saved(browser: httpx.AsyncClient, page: httpx.Response) -> httpx.Response:
+    """Tick "I have saved these codes" on the backup-codes page and go on: the 303 to wherever the person goes."""
+    fields = {name: html.unescape(value) for name, value in _HIDDEN.findall(page.text)}
+    response = await browser.post(
+        "/account/security/backup-codes/saved", data={**fields, "saved": "yes", "csrf_token": csrf_from(page.text)}
+    )
+    assert response.status_code == 303, response.text
+    return response

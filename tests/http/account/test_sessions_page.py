@@ -171,5 +171,5 @@ async def test_the_page_needs_a_sign_in_and_is_linked_from_the_account_pages(
 async def test_the_page_speaks_bokmal(browsers: Browsers) -> None:
     page = await browsers.phone.get("/account/sessions", headers={"Accept-Language": "nb"})
 
-    assert "Der du er logget inn" in page.text
+    assert "Hvor du er logget inn" in page.text
     assert "Firefox på Linux" in page.text

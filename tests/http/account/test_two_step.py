@@ -11,7 +11,15 @@ from sqlalchemy import select
 from idp.clock import FrozenClock
 from idp.store.models import AuditEvent, BackupCode, TotpCredential
 from tests.conftest import Running
-from tests.support.mfa import authenticator_added_elsewhere, codes_from, enroll, secret_from, totp_code
+from tests.support.mfa import (
+    authenticator_added_elsewhere,
+    codes_from,
+    codes_page,
+    confirm_saved,
+    enroll,
+    secret_from,
+    totp_code,
+)
 from tests.support.oidc import auth_params, decode_id_token, exchange, make_client, query_of
 from tests.support.pages import PASSWORD, csrf_from, csrf_token, make_user, submit_login
 
@@ -45,6 +53,7 @@ async def test_enroll_shows_qr_key_and_eight_codes(
     done = await client.post(
         "/account/security/totp", data={"code": totp_code(secret, clock.now()), "csrf_token": csrf_from(page.text)}
     )
+    done = await codes_page(client, done)
 
     assert done.status_code == 200
     codes = codes_from(done.text)
@@ -220,9 +229,13 @@ async def test_step_up_without_two_step_goes_through_enrollment(
             "next": html.unescape(next_value),
         },
     )
+    done = await codes_page(client, done)
     assert done.status_code == 200
     assert len(codes_from(done.text)) == 8
-    final = await client.get(query_of_link(done.text))
+    # "I have saved these codes" goes on to the job board's authorization request.
+    onward = await confirm_saved(client, done)
+    assert onward.headers["location"].startswith("/authorize?")
+    final = await client.get(onward.headers["location"])
     answer = query_of(final.headers["location"])
     async with running.client() as backend:
         tokens = (await exchange(backend, rp, answer["code"])).json()

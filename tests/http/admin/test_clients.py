@@ -27,6 +27,9 @@ CLIENT_FIELDS = {
     "id_token_signed_response_alg",
     "scope",
     "allow_signup",
+    "client_name",
+    "logo_uri",
+    "client_uri",
 }
 JOB_BOARD = {
     "name": "Nordic Jobs",

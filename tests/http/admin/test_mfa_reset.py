@@ -13,7 +13,7 @@ from idp.clock import FrozenClock
 from idp.store.models import BackupCode, LoginSession, TotpCredential
 from tests.conftest import Running
 from tests.support.admin import API, admin_client, assert_api_error, audit_events, refresh, tokens_for
-from tests.support.mfa import codes_from, enroll, secret_from, totp_code
+from tests.support.mfa import codes_from, codes_page, confirm_saved, enroll, secret_from, totp_code
 from tests.support.oidc import auth_params, decode_id_token, exchange, make_client, query_of
 from tests.support.pages import PASSWORD, csrf_from, make_user, submit_login
 
@@ -120,13 +120,13 @@ async def test_reset_removes_factors_ends_sessions_and_tokens_and_is_audited(
             "next": html.unescape(next_value.group(1)),
         },
     )
+    done = await codes_page(client, done)
     assert done.status_code == 200
     new_codes = codes_from(done.text)
     assert len(new_codes) == 8
     assert not set(new_codes) & set(old_codes)
-    link = re.search(r'class="button primary" href="([^"]+)"', done.text)
-    assert link
-    final = await client.get(html.unescape(link.group(1)))
+    onward = await confirm_saved(client, done)
+    final = await client.get(onward.headers["location"])
     answer = query_of(final.headers["location"])
     async with running.client() as backend:
         new_tokens = (await exchange(backend, strict, answer["code"])).json()

@@ -19,7 +19,7 @@ from idp.logging import DRIVER_LOGGERS, JsonFormatter, quiet_drivers
 from idp.store.models import AuditEvent
 from tests.conftest import Running
 from tests.support.admin import API, admin_client, refresh
-from tests.support.mfa import codes_from, enroll, totp_code
+from tests.support.mfa import codes_from, codes_page, enroll, totp_code
 from tests.support.oidc import RegisteredClient, auth_params, exchange, pkce_pair, sign_in_and_authorize
 from tests.support.pages import csrf_from, csrf_token, submit_login
 
@@ -234,6 +234,7 @@ async def test_no_secret_reaches_the_audit_table_or_the_logs(
     regenerated = await browser.post(
         "/account/security/backup-codes", data={"code": codes[1], "csrf_token": csrf_from(page.text)}
     )
+    regenerated = await codes_page(browser, regenerated)
     assert regenerated.status_code == 200
     secrets.add_backup_codes("regenerated backup code", codes_from(regenerated.text))
     clock.advance(31)

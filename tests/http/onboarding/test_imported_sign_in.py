@@ -12,7 +12,7 @@ from tests.conftest import Running
 from tests.support.admin import admin_client
 from tests.support.importing import events, import_lines, jsonl, legacy_of, statuses, user_row
 from tests.support.legacy import PRODUCERS
-from tests.support.mfa import codes_from, totp_code
+from tests.support.mfa import codes_from, codes_page, totp_code
 from tests.support.oidc import auth_params, decode_id_token, exchange, make_client, query_of
 from tests.support.pages import csrf_from, submit_login
 
@@ -130,6 +130,7 @@ async def test_imported_authenticator_second_step_amr_and_backup_codes_once(
         data={"code": totp_code(secret, clock.now()), "csrf_token": csrf_from(verify_page.text), "next": next_url},
     )
     # The first second step shows eight new backup codes, then goes on to where the person was going.
+    done = await codes_page(client, done)
     assert done.status_code == 200, done.text
     codes = codes_from(done.text)
     assert len(set(codes)) == 8

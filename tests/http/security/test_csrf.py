@@ -132,7 +132,9 @@ FORM_ENDPOINTS = [
     "/account/security/totp",
     "/account/security/disable",
     "/account/security/backup-codes",
+    "/account/security/backup-codes/saved",
     "/authorize/consent",
+    "/authorize/cancel",
     "/end_session/confirm",
 ]
 

@@ -32,7 +32,7 @@ from idp.logging import configure_logging
 from idp.store.models import Base
 from tests.conftest import PG_SERVER, run_sync, truncate_pg
 from tests.support.live import EMAIL, PASSWORD, REDIRECT_URI, LiveIdp
-from tests.support.mfa import codes_from, secret_from
+from tests.support.mfa import codes_from, codes_page_sync, secret_from
 from tests.support.pages import csrf_from
 from tests.support.smtp import SmtpServer, links_in, smtp_server
 from tests.support.tcp_proxy import TcpProxy
@@ -144,6 +144,7 @@ def normal_use(live: LiveIdp, seen: Seen) -> None:
         assert wrong.status_code == 400
         code = seen.add("totp code", pyotp.TOTP(secret).now())
         done = browser.post("/account/security/totp", data={"code": code, "csrf_token": csrf_from(page.text)})
+        done = codes_page_sync(browser, done)
         assert done.status_code == 200, done.text[:300]
         backup_codes = [seen.add("backup code", c) for c in codes_from(done.text)]
         assert len(backup_codes) == 8
