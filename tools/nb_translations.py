@@ -453,6 +453,10 @@ NB: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "Confirm it's you": "Bekreft at det er deg",
     "For your security, enter your password again before you go on.": "Av sikkerhetshensyn må du skrive inn passordet på nytt før du går videre.",
     "Back to %(name)s": "Tilbake til %(name)s",
+    # support console: a job board's display metadata
+    "Display name on the sign-in pages (optional; otherwise the name above)": "Visningsnavn på innloggingssidene (valgfritt; ellers navnet over)",
+    "Logo URL, https (optional)": "Logo-URL, https (valgfritt)",
+    "Home page of the job board (optional)": "Jobbnettstedets hjemmeside (valgfritt)",
 }
 
 

@@ -25,6 +25,9 @@ PAGE = 50
 NO_STORE = {"Cache-Control": "no-store"}
 CLIENT_FIELDS = {
     "name": 200,
+    "client_name": 200,
+    "logo_uri": 2000,
+    "client_uri": 2000,
     "redirect_uris": 20_000,
     "backchannel_logout_uri": 2000,
     "allow_signup": 1,
@@ -74,6 +77,9 @@ def _client_form(
 def _values_of(client: ClientInfo) -> dict[str, Any]:
     return {
         "name": client.name,
+        "client_name": client.client_name,
+        "logo_uri": client.logo_uri,
+        "client_uri": client.client_uri,
         "redirect_uris": "\n".join(client.redirect_uris),
         "backchannel_logout_uri": client.backchannel_logout_uri or "",
         "allow_signup": client.allow_signup,
@@ -85,6 +91,9 @@ def _values_of(client: ClientInfo) -> dict[str, Any]:
 def _values_from(form: dict[str, str]) -> dict[str, Any]:
     return {
         "name": form["name"].strip(),
+        "client_name": form["client_name"].strip(),
+        "logo_uri": form["logo_uri"].strip(),
+        "client_uri": form["client_uri"].strip(),
         "redirect_uris": form["redirect_uris"],
         "backchannel_logout_uri": form["backchannel_logout_uri"].strip(),
         "allow_signup": form["allow_signup"] == "1",
@@ -115,6 +124,9 @@ async def new_client_submit(request: Request) -> Response:
             require_mfa=values["require_mfa"],
             backchannel_logout_uri=values["backchannel_logout_uri"],
             allow_signup=values["allow_signup"],
+            client_name=values["client_name"],
+            logo_uri=values["logo_uri"],
+            client_uri=values["client_uri"],
             actor=staff.actor,
             client_ip=staff.client_ip,
         )
@@ -150,7 +162,7 @@ async def client_page(request: Request) -> Response:
 
 
 async def client_submit(request: Request) -> Response:
-    """Change a job board's name, redirect URIs, back-channel URI, sign-up and two-step requirement."""
+    """Change a job board's name, display metadata, redirect URIs, back-channel URI, sign-up and two-step rule."""
     client_id = str(request.path_params["client_id"])
     result = await posted(request, CLIENT_FIELDS, f"/admin/clients/{client_id}", admin=True, recent=True)
     if isinstance(result, Response):
@@ -163,6 +175,9 @@ async def client_submit(request: Request) -> Response:
     values["public"] = client.public  # fixed at registration
     changes = {
         "name": values["name"],
+        "client_name": values["client_name"],
+        "logo_uri": values["logo_uri"],
+        "client_uri": values["client_uri"],
         "redirect_uris": _lines(values["redirect_uris"]),
         "backchannel_logout_uri": values["backchannel_logout_uri"],
         "allow_signup": values["allow_signup"],

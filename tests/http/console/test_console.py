@@ -302,9 +302,33 @@ async def test_admin_manages_clients_keys_tokens_and_secrets_are_shown_once(
                 "redirect_uris": "https://jobs.example/cb",
                 "backchannel_logout_uri": "https://jobs.example/logout",
                 "allow_signup": "1",
+                "client_name": "Jobbnorge",
+                "logo_uri": "https://jobs.example/logo.png",
+                "client_uri": "https://jobs.example/",
             },
         )
         location(saved)
+        info = await running.idp.clients.load(info.client_id)
+        assert (info.client_name, info.logo_uri, info.client_uri) == (
+            "Jobbnorge",
+            "https://jobs.example/logo.png",
+            "https://jobs.example/",
+        )
+        # A logo the browser would fetch over plain http is refused, and nothing changes.
+        refused = await browser.post(
+            f"/admin/clients/{info.client_id}",
+            data={
+                "csrf_token": csrf,
+                "name": "Jobs Board Two",
+                "redirect_uris": "https://jobs.example/cb",
+                "backchannel_logout_uri": "https://jobs.example/logout",
+                "allow_signup": "1",
+                "client_name": "Jobbnorge",
+                "logo_uri": "http://jobs.example/logo.png",
+            },
+        )
+        assert refused.status_code == 400
+        assert (await running.idp.clients.load(info.client_id)).logo_uri == "https://jobs.example/logo.png"
         info = await running.idp.clients.load(info.client_id)
         assert (info.name, info.redirect_uris, info.allow_signup, info.require_mfa) == (
             "Jobs Board Two",
