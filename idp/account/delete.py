@@ -10,15 +10,15 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.account.login import rate_limited_page
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
-from idp.errors import InvalidCredentials, Overloaded, RateLimited, UnreadableInput
+from idp.errors import InvalidCredentials, Overloaded, RateLimited
 from idp.i18n import N_
 from idp.services.accounts import CodeRequired
 from idp.services.mfa import InvalidCode
 from idp.services.sessions import ActiveSession
 from idp.templating import render
 from idp.web import messages
-from idp.web.errors import csrf_failed, error_page
-from idp.web.params import read_form
+from idp.web.errors import error_page
+from idp.web.forms import page_form
 from idp.web.request import client_ip, services, session_cookie
 
 FIELDS = {"password": MAX_PASSWORD_LENGTH, "code": 64, "csrf_token": 128}
@@ -51,12 +51,9 @@ async def delete_page(request: Request) -> Response:
 
 async def delete_submit(request: Request) -> Response:
     idp = services(request)
-    try:
-        form = await read_form(request, FIELDS)
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, FIELDS)
+    if isinstance(form, Response):
+        return form
     active = await idp.sessions.current(session_cookie(request))
     if active is None:
         return _to_login()

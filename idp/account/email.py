@@ -12,14 +12,15 @@ from starlette.responses import RedirectResponse, Response
 from idp.account.login import rate_limited_page
 from idp.account.password import link_invalid, unavailable
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
-from idp.errors import InvalidCredentials, InvalidInput, Overloaded, RateLimited, UnreadableInput
+from idp.errors import InvalidCredentials, InvalidInput, Overloaded, RateLimited
 from idp.i18n import N_, select_locale
 from idp.services.accounts import AddressTaken, LinkInvalid, SameEmail
 from idp.services.users import MAX_EMAIL_LENGTH
 from idp.templating import render
 from idp.web import messages
-from idp.web.errors import csrf_failed, error_page
-from idp.web.params import read_form, read_query_leniently
+from idp.web.errors import error_page
+from idp.web.forms import page_form
+from idp.web.params import read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
 
 FIELDS = {"email": MAX_EMAIL_LENGTH, "password": MAX_PASSWORD_LENGTH, "csrf_token": 128}
@@ -58,12 +59,9 @@ async def change_submit(request: Request) -> Response:
     idp = services(request)
     if not idp.accounts.enabled:
         return unavailable(request)
-    try:
-        form = await read_form(request, FIELDS)
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, FIELDS)
+    if isinstance(form, Response):
+        return form
     active = await idp.sessions.current(session_cookie(request))
     if active is None:
         return _to_login()
@@ -105,12 +103,9 @@ async def confirm_page(request: Request) -> Response:
 
 async def confirm_submit(request: Request) -> Response:
     idp = services(request)
-    try:
-        form = await read_form(request, CONFIRM_FIELDS)
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, CONFIRM_FIELDS)
+    if isinstance(form, Response):
+        return form
     try:
         new_email = await idp.accounts.confirm_email_change(form["token"], client_ip=client_ip(request))
     except LinkInvalid:

@@ -20,6 +20,7 @@ from idp.templating import render
 from idp.web import messages
 from idp.web.board import board_for
 from idp.web.errors import csrf_failed, error_page
+from idp.web.forms import page_form
 from idp.web.params import read_form, read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
 
@@ -171,12 +172,9 @@ async def logout_page(request: Request) -> Response:
 
 async def logout_submit(request: Request) -> Response:
     idp = services(request)
-    try:
-        form = await read_form(request, {"csrf_token": 128})
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, {"csrf_token": 128})
+    if isinstance(form, Response):
+        return form
     boards = await idp.sessions.sign_out(session_cookie(request), client_ip=client_ip(request), audit=idp.audit)
     response = render(request, "login/logged_out.html", {"boards": boards})
     idp.cookies.clear(response, idp.cookies.session_name)

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.account.login import login_form, rate_limited_page
 from idp.account.security import backup_codes_url
-from idp.errors import Conflict, NotFound, RateLimited, UnreadableInput
+from idp.errors import Conflict, NotFound, RateLimited
 from idp.i18n import N_
 from idp.oidc.limits import MAX_CONTINUATION
 from idp.security import safe_next
@@ -23,8 +23,9 @@ from idp.services.passkeys import InvalidName, PasskeyRefused, ReauthRequired, S
 from idp.services.sessions import ActiveSession
 from idp.templating import render
 from idp.web import messages
-from idp.web.errors import csrf_failed, error_page
-from idp.web.params import read_form, read_query_leniently
+from idp.web.errors import error_page
+from idp.web.forms import page_form
+from idp.web.params import read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
 
 HERE = "/account/security/passkeys"
@@ -113,13 +114,9 @@ async def passkeys_page(request: Request) -> Response:
 
 
 async def _form(request: Request, fields: dict[str, int]) -> tuple[ActiveSession | None, dict[str, str] | Response]:
-    idp = services(request)
-    try:
-        form = await read_form(request, fields)
-    except UnreadableInput as exc:
-        return None, error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return None, csrf_failed(request)
+    form = await page_form(request, fields)
+    if isinstance(form, Response):
+        return None, form
     active = await _signed_in(request)
     if active is None:
         return None, _to_login()
@@ -193,12 +190,9 @@ async def signin_submit(request: Request) -> Response:
     idp = services(request)
     if not idp.settings.passkey_signin:
         return error_page(request, 404, messages.NOT_FOUND, messages.NOT_FOUND_TEXT)
-    try:
-        form = await read_form(request, SIGNIN_FIELDS)
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, SIGNIN_FIELDS)
+    if isinstance(form, Response):
+        return form
     next_url = safe_next(form["next"])
     try:
         _, cookie, _ = await idp.passkeys.sign_in(

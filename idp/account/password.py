@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.account.login import rate_limited_page
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
-from idp.errors import InvalidCredentials, Overloaded, RateLimited, UnreadableInput
+from idp.errors import InvalidCredentials, Overloaded, RateLimited
 from idp.i18n import N_, select_locale
 from idp.security import safe_next
 from idp.services.accounts import CodeRequired, LinkInvalid, WeakPassword
@@ -20,8 +20,8 @@ from idp.services.mfa import InvalidCode
 from idp.services.users import MAX_EMAIL_LENGTH
 from idp.templating import render
 from idp.web import messages
-from idp.web.errors import csrf_failed, error_page
-from idp.web.params import read_form
+from idp.web.errors import error_page
+from idp.web.forms import page_form
 from idp.web.request import client_ip, services, session_cookie
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,9 @@ async def forgot_submit(request: Request) -> Response:
     idp = services(request)
     if not idp.accounts.enabled:
         return unavailable(request)
-    try:
-        form = await read_form(request, FORGOT_FIELDS)
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, FORGOT_FIELDS)
+    if isinstance(form, Response):
+        return form
     next_url = safe_next(form["next"], default="")
     email = form["email"].strip()
     if not email:
@@ -121,12 +118,9 @@ async def reset_page(request: Request) -> Response:
 
 async def reset_submit(request: Request) -> Response:
     idp = services(request)
-    try:
-        form = await read_form(request, RESET_FIELDS)
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, RESET_FIELDS)
+    if isinstance(form, Response):
+        return form
     token = form["token"]
     try:
         link = await idp.accounts.check_reset_link(token)
@@ -161,12 +155,9 @@ async def change_page(request: Request) -> Response:
 
 async def change_submit(request: Request) -> Response:
     idp = services(request)
-    try:
-        form = await read_form(request, CHANGE_FIELDS)
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, CHANGE_FIELDS)
+    if isinstance(form, Response):
+        return form
     active = await idp.sessions.current(session_cookie(request))
     if active is None:
         return RedirectResponse("/login?" + urlencode({"next": "/account/password"}), status_code=303)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from idp.account.login import rate_limited_page
-from idp.errors import Conflict, RateLimited, UnreadableInput
+from idp.errors import Conflict, RateLimited
 from idp.i18n import select_locale, translations
 from idp.oidc.limits import MAX_CONTINUATION
 from idp.security import safe_next
@@ -19,8 +19,9 @@ from idp.services.sessions import ActiveSession
 from idp.templating import render
 from idp.web import messages
 from idp.web.board import board_for
-from idp.web.errors import csrf_failed, error_page
-from idp.web.params import read_form, read_query_leniently
+from idp.web.errors import error_page
+from idp.web.forms import page_form
+from idp.web.params import read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
 
 FIELDS = {"code": 64, "csrf_token": 128, "next": MAX_CONTINUATION}
@@ -152,12 +153,9 @@ async def totp_page(request: Request) -> Response:
 
 async def totp_submit(request: Request) -> Response:
     idp = services(request)
-    try:
-        form = await read_form(request, FIELDS)
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, FIELDS)
+    if isinstance(form, Response):
+        return form
     next_url = safe_next(form["next"], default="")
     here = "/account/security/totp" + ("?" + urlencode({"next": next_url}) if next_url else "")
     active = await _signed_in(request)
@@ -185,13 +183,9 @@ async def totp_submit(request: Request) -> Response:
 
 
 async def _code_action(request: Request) -> tuple[ActiveSession | None, dict[str, str] | Response]:
-    idp = services(request)
-    try:
-        form = await read_form(request, FIELDS)
-    except UnreadableInput as exc:
-        return None, error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return None, csrf_failed(request)
+    form = await page_form(request, FIELDS)
+    if isinstance(form, Response):
+        return None, form
     active = await _signed_in(request)
     if active is None:
         return None, _to_login("/account/security")
@@ -262,12 +256,9 @@ async def codes_saved_submit(request: Request) -> Response:
     """POST /account/security/backup-codes/saved: "I have saved these codes" ticked; the shown copy is dropped and
     the person goes on (to the job board, when they came from one)."""
     idp = services(request)
-    try:
-        form = await read_form(request, SAVED_FIELDS)
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, SAVED_FIELDS)
+    if isinstance(form, Response):
+        return form
     next_url = safe_next(form["next"], default="")
     active, codes = await _fresh(request)
     if active is None:

@@ -7,12 +7,13 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.errors import NotFound, UnreadableInput
+from idp.errors import NotFound
 from idp.services.sessions import ActiveSession
 from idp.templating import render
 from idp.web import messages
-from idp.web.errors import csrf_failed, error_page
-from idp.web.params import read_form, read_query_leniently
+from idp.web.errors import error_page
+from idp.web.forms import page_form
+from idp.web.params import read_query_leniently
 from idp.web.request import client_ip, services, session_cookie
 
 PATH = "/account/sessions"
@@ -42,12 +43,9 @@ async def _posted(request: Request) -> tuple[ActiveSession | None, dict[str, str
     active = await idp.sessions.current(session_cookie(request))
     if active is None:
         return None, _to_login()
-    try:
-        form = await read_form(request, FIELDS)
-    except UnreadableInput as exc:
-        return active, error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return active, csrf_failed(request)
+    form = await page_form(request, FIELDS)
+    if isinstance(form, Response):
+        return active, form
     return active, form
 
 

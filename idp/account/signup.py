@@ -11,15 +11,15 @@ from starlette.responses import RedirectResponse, Response
 from idp.account.login import rate_limited_page
 from idp.account.password import LINK_INVALID, LINK_INVALID_TEXT
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
-from idp.errors import Conflict, InvalidInput, Overloaded, RateLimited, UnreadableInput
+from idp.errors import Conflict, InvalidInput, Overloaded, RateLimited
 from idp.i18n import N_, select_locale
 from idp.security import safe_next
 from idp.services.accounts import LinkInvalid, WeakPassword
 from idp.services.users import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
 from idp.templating import render
 from idp.web import messages
-from idp.web.errors import csrf_failed, error_page
-from idp.web.params import read_form
+from idp.web.errors import error_page
+from idp.web.forms import page_form
 from idp.web.request import client_ip, services
 
 log = logging.getLogger(__name__)
@@ -82,12 +82,9 @@ async def signup_page(request: Request) -> Response:
 async def signup_submit(request: Request) -> Response:
     """Create the account (or tell the owner of a taken address by email); the same page either way."""
     idp = services(request)
-    try:
-        form = await read_form(request, SIGNUP_FIELDS)
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, SIGNUP_FIELDS)
+    if isinstance(form, Response):
+        return form
     next_url = safe_next(form["next"], default="")
     if not await idp.accounts.signup_allowed(next_url):
         return signup_off(request)
@@ -130,12 +127,9 @@ async def resend_submit(request: Request) -> Response:
     idp = services(request)
     if not idp.accounts.enabled:
         return signup_off(request)
-    try:
-        form = await read_form(request, RESEND_FIELDS)
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, RESEND_FIELDS)
+    if isinstance(form, Response):
+        return form
     email = form["email"].strip()
     if not email:
         return render(request, "account/signup_resend.html", {"email": "", "error": BAD_EMAIL}, status_code=400)

@@ -9,12 +9,11 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.errors import UnreadableInput
 from idp.services.login import amr_and_acr
 from idp.services.sessions import ActiveSession
 from idp.web import messages
-from idp.web.errors import csrf_failed, error_page
-from idp.web.params import read_form
+from idp.web.errors import error_page
+from idp.web.forms import page_form
 from idp.web.request import client_ip, services, session_cookie
 
 
@@ -70,13 +69,9 @@ async def posted(
     """A console form POST: the staff member (as `enter`, coming back to the page `back`) and the checked form.
 
     The CSRF token is checked before anything else is looked at: a forged POST is 403 and changes nothing."""
-    idp = services(request)
-    try:
-        form = await read_form(request, {**limits, "csrf_token": 128})
-    except UnreadableInput as exc:
-        return error_page(request, exc.status, messages.BAD_REQUEST, messages.FORM_UNREADABLE)
-    if not idp.csrf.check(request, form["csrf_token"]):
-        return csrf_failed(request)
+    form = await page_form(request, {**limits, "csrf_token": 128})
+    if isinstance(form, Response):
+        return form
     staff = await enter(request, back, admin=admin, recent=recent)
     if isinstance(staff, Response):
         return staff
