@@ -192,7 +192,7 @@ def test_password_only_staff_is_stepped_up(live_idp: LiveIdp, make_person: Calla
     assert person.query["next"] == "/admin"
     phone = Authenticator(person.expect_setup_key_matches_qr(screenshot))
     person.do_enter_enrollment_code(phone.code(), name="console-backup-codes")
-    person.do_continue("console-after-enrollment")
+    person.do_codes_saved_and_continue("console-after-enrollment")
     person.expect_at("/admin")
     person.expect_status(200)
     # An admin sees the admin pages; each passes axe.

@@ -238,6 +238,13 @@ class Person:
         self.page.check("#saved")
         return self._follow(button, "security-on")
 
+    def do_codes_saved_and_continue(self, name: str) -> bytes:
+        """Leave the backup codes page for where the person was going: "I have saved these codes", then "Continue"."""
+        button = "form.saved button[type=submit]"
+        assert self.page.locator(button).inner_text().strip() == self.t("Continue")
+        self.page.check("#saved")
+        return self._follow(button, name)
+
     def do_download_codes(self) -> str:
         """Click "Download codes" and read the file the browser saved."""
         link = self.page.locator("a[href='/account/security/backup-codes/download']")
