@@ -40,7 +40,10 @@ class Database:
         # password hashes, token hashes or sealed secrets into a log line.
         options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:
-            options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+            # A fixed pool: connections open as needed up to pool_size and stay open. SQLAlchemy closes an overflow
+            # connection as soon as it is returned, so under steady load above pool_size every few requests paid
+            # for a new PostgreSQL backend (fork, authentication, asyncpg's type set-up): most of the CPU it used.
+            options.update(pool_size=pool_size, max_overflow=0, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         # SQLite: the driver's isolation stays off, so each statement outside BEGIN is its own transaction.
         self._read_options: dict[str, Any] = {_READ_ONLY: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}
