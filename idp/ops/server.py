@@ -14,7 +14,7 @@ import importlib.util
 import logging
 import socket
 import sys
-from typing import Any
+from typing import Any, cast
 
 import h11
 import uvicorn
@@ -129,6 +129,46 @@ except ImportError:  # pragma: no cover - uvicorn[standard] is a dependency; a b
     HttpToolsProtocol = H11Protocol  # type: ignore[misc,assignment]  # the fallback only keeps the class below defined
 
 
+class OneWriteTransport:
+    """A connection's transport that sends a response's status line and headers together with its body.
+
+    uvicorn writes the head and then the body as two writes: two send calls and two TCP segments per response,
+    which on the token endpoints cost more kernel time than the rest of the response. The head is held until the
+    next write (the body, sent by the same response a moment later) or, at the latest, the next turn of the loop;
+    everything else (100 Continue, a 408, closing) goes through at once and in order."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held + data)
+        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 100 "):
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class HeadersTooLarge(Exception):
     """Raised from a parser callback: httptools turns it into a parser error, answered 400 and closed."""
 
@@ -153,6 +193,8 @@ class TimedHttpToolsProtocol(_RequestDeadline, HttpToolsProtocol):
     # The same narrowing (BaseTransport -> Transport) as uvicorn's own HttpToolsProtocol, which ignores it too.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Flow control keeps the real transport (uvicorn built it above); responses go through the one-write one.
+        self.transport = cast(asyncio.Transport, OneWriteTransport(transport, self.loop))
         self._arm()  # a connection that never sends a byte is bounded too
 
     def data_received(self, data: bytes) -> None:
