@@ -107,7 +107,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
     http = httpx.AsyncClient(timeout=settings.backchannel_logout_timeout_seconds, follow_redirects=False)
     # The outbox worker has its own small pool: a slow delivery round never holds connections requests need, and
     # its statements are not counted against any request's round trips.
-    outbox_db = Database(settings.database_url, pool_size=2)
+    outbox_db = Database(settings.database_url, pool_size=2, hot=False)
     metrics.watch_database("outbox", outbox_db)
     outbox = Outbox(
         outbox_db,

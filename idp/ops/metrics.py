@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.store.db import Database
+from idp.store.hot import AsyncpgHotStore
 from idp.web.request import services
 
 # Methods idp answers, or that clients commonly send; anything else (invented, or 4 KB long) shares one label, so
@@ -74,6 +75,7 @@ class Metrics:
         # (route, method, status) -> the counter's and the histogram's children: labels() costs more than inc().
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._databases: dict[str, Database] = {}
+        self._hot_pools: dict[str, AsyncpgHotStore] = {}
         self.registry = CollectorRegistry()
         if not self.multiprocess:
             # process_cpu_seconds_total, process_resident_memory_bytes, open files: per replica, on the dashboard.
@@ -242,6 +244,16 @@ class Metrics:
         event.listen(db.engine.sync_engine, "handle_error", failed)
         event.listen(db.engine.sync_engine, "do_connect", connecting)
 
+        # The hot statements' own asyncpg pool (PostgreSQL) passes no SQLAlchemy event: it reports by itself.
+        hot = db.hot
+        if isinstance(hot, AsyncpgHotStore):
+            hot_name = "hot" if pool == "main" else f"{pool}-hot"
+            self._hot_pools[hot_name] = hot
+            for kind in DATABASE_ERROR_KINDS:
+                self.database_errors.labels(hot_name, kind)
+            hot.on_error = lambda kind: self.database_errors.labels(hot_name, kind).inc()
+            self._sample_pools()
+
     def _sample_pools(self) -> None:
         for name, db in self._databases.items():
             pool: Any = db.engine.sync_engine.pool
@@ -250,6 +262,11 @@ class Metrics:
             self.pool_idle.labels(name).set(_count(pool, "checkedin"))
             size = _count(pool, "size")
             self.pool_limit.labels(name).set(size + max(getattr(pool, "_max_overflow", 0), 0) if size else 0)
+        for name, hot in self._hot_pools.items():
+            in_use, idle, limit = hot.pool_counts()
+            self.pool_in_use.labels(name).set(in_use)
+            self.pool_idle.labels(name).set(idle)
+            self.pool_limit.labels(name).set(limit)
 
 
 def database_error_kind(context: ExceptionContext) -> str | None:

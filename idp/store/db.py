@@ -33,13 +33,18 @@ _SQLITE_BEGIN = "BEGIN IMMEDIATE"
 class Database:
     """One engine per process; `transaction()` commits together or not at all, `read()` reads without one."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, hot: bool = True, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         # hide_parameters: a failed statement's error (and any echo) must not carry bound values such as
         # password hashes, token hashes or sealed secrets into a log line.
         options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
+        # PostgreSQL: the hot statements' asyncpg pool takes half of pool_size, SQLAlchemy's pool the rest (a
+        # Database that serves no hot statement, such as the outbox worker's, keeps it all).
+        hot_size = max(1, pool_size // 2)
         if not self.is_sqlite:
+            if hot:
+                pool_size = max(1, pool_size - hot_size)
             # A fixed pool: connections open as needed up to pool_size and stay open. SQLAlchemy closes an overflow
             # connection as soon as it is returned, so under steady load above pool_size every few requests paid
             # for a new PostgreSQL backend (fork, authentication, asyncpg's type set-up): most of the CPU it used.
@@ -60,7 +65,7 @@ class Database:
         else:
             event.listen(sync_engine.pool, "checkout", _drop_closed)
         # The hot path's statements: asyncpg directly on PostgreSQL, SQLAlchemy on SQLite.
-        self.hot: HotStore = hot_store(self)
+        self.hot: HotStore = hot_store(self, hot_size if hot else 0)
 
     def _count(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
         # SQLite's BEGIN IMMEDIATE is the counterpart of asyncpg's BEGIN, which is not counted either.
@@ -110,6 +115,7 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self.hot.close()
         await self.engine.dispose()
 
 

@@ -1,21 +1,23 @@
 """The hot statements: token lookups for introspection and userinfo, token inserts, and refresh rotation.
 
 Two implementations with one behaviour (tests/store/test_hot.py runs both): `OrmHotStore` through SQLAlchemy (SQLite,
-and the reference), and `AsyncpgHotStore` for PostgreSQL, which sends each statement on a pooled connection's asyncpg
-driver directly: prepared once per connection (asyncpg's statement cache), no BEGIN/COMMIT around a single
-statement, none of SQLAlchemy's per-execution work. It borrows connections from the engine's own pool, so
-IDP_DATABASE_POOL_SIZE still bounds the connections, and counts its statements on the same counter.
+and the reference), and `AsyncpgHotStore` for PostgreSQL, which sends each statement through asyncpg directly:
+prepared once per connection (asyncpg's statement cache), no BEGIN/COMMIT around a single statement, none of
+SQLAlchemy's per-execution work. It has its own asyncpg pool (its share of IDP_DATABASE_POOL_SIZE, see
+`Database`), because borrowing from SQLAlchemy's pool costs two greenlet switches per statement; the pool sends no
+reset query when a connection comes back. Statements count on the same counter as SQLAlchemy's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlalchemy.util import greenlet_spawn
+import asyncpg
 
 from idp.store import grants as orm
 
@@ -118,6 +120,10 @@ class HotStore(Protocol):
         for any other case (the caller then finds out which, and handles reuse)."""
         ...
 
+    async def close(self) -> None:
+        """Close connections of its own, if it has any."""
+        ...
+
 
 def narrow(granted: str, requested: tuple[str, ...] | None) -> str:
     """The granted scopes that were asked for, in granted order (all of them when none were asked for)."""
@@ -173,6 +179,9 @@ class OrmHotStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def close(self) -> None:
+        """Nothing of its own: it uses the engine's pool."""
 
     async def find_token_with_user(self, token_hash: str) -> tuple[TokenView, UserView | None] | None:
         found = await self._db.read(lambda session: orm.find_token_with_user(session, token_hash))
@@ -299,36 +308,77 @@ _INSERT_TWO_TOKENS = _insert_tokens_statement(2)
 
 
 class AsyncpgHotStore:
-    """The hot statements on asyncpg directly, on connections borrowed from the engine's pool."""
+    """The hot statements on asyncpg directly, through a pool of its own of at most `size` connections."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, size: int) -> None:
         self._db = db
-        self._pool = db.engine.sync_engine.pool
+        self._size = size
+        _, self._connect = db.engine.dialect.create_connect_args(db.engine.url)
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+        # Called with a DATABASE_ERROR_KINDS value for each failed statement or connection (the metrics set it).
+        self.on_error: Callable[[str], None] | None = None
+
+    async def _open(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                # min_size 0: nothing is connected before the first request needs it (start-up and the CLI stay
+                # as they were); a connection idle for 5 minutes is closed.
+                self._pool = await asyncpg.create_pool(
+                    min_size=0,
+                    max_size=self._size,
+                    max_inactive_connection_lifetime=300,
+                    reset=_keep_state,
+                    **self._connect,
+                )
+            return self._pool
 
     async def _run(self, work: Callable[[Any], Awaitable[T]], *, retry: bool) -> T:
         """`work(asyncpg_connection)` on a pooled connection; once more on a fresh one if the first was dead and
         `retry` (reads only: a write whose connection died may have been applied)."""
+        pool = self._pool or await self._open()
         for attempt in (0, 1):
-            # Checkout and return run SQLAlchemy's pool code, which may open or close a connection: in a greenlet.
-            fairy = await greenlet_spawn(self._pool.connect)
+            try:
+                # A connection asyncpg has seen close is replaced here, with no round trip.
+                conn = await pool.acquire()
+            except Exception as error:  # refused, unreachable or refusing us while connecting
+                self._count(error, True)
+                raise
             try:
                 self._db.statements += 1
-                return await work(fairy.driver_connection)
+                return await work(conn)
             except Exception as error:
-                if not _is_disconnect(fairy):
+                closed = _is_closed(conn)
+                self._count(error, closed)
+                if not closed or not retry or attempt:
                     raise
-                # Closing the dead connection is pool code that may await: in a greenlet, like checkout.
-                await greenlet_spawn(fairy.invalidate, error)
-                if not retry or attempt:
-                    raise
-                log.info("a pooled database connection was closed by the server; reading again on another")
-            except BaseException:
-                # Cancelled in the middle of a statement: the connection's state is unknown, so it is not reused.
-                await greenlet_spawn(fairy.invalidate)
-                raise
             finally:
-                await greenlet_spawn(fairy.close)
+                await pool.release(conn)
+            log.info("a pooled database connection was closed by the server; reading again on another")
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _count(self, error: Exception, disconnected: bool) -> None:
+        if self.on_error is None:
+            return
+        if disconnected or isinstance(error, (OSError, asyncpg.InterfaceError)):
+            self.on_error("connection")
+        elif isinstance(error, asyncpg.IntegrityConstraintViolationError):
+            self.on_error("integrity")
+        else:
+            self.on_error("other")
+
+    def pool_counts(self) -> tuple[int, int, int]:
+        """(in use, idle, limit) of the pool, for the pool gauges."""
+        pool = self._pool
+        if pool is None:
+            return 0, 0, self._size
+        idle = pool.get_idle_size()
+        return pool.get_size() - idle, idle, pool.get_max_size()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
 
     async def find_token_with_user(self, token_hash: str) -> tuple[TokenView, UserView | None] | None:
         row = await self._run(lambda conn: conn.fetchrow(_SELECT_GRANT_ROW, token_hash), retry=True)
@@ -365,11 +415,18 @@ class AsyncpgHotStore:
             raise ValueError("one or two tokens at a time")
 
 
-def _is_disconnect(fairy: Any) -> bool:
-    driver = fairy.driver_connection
-    return driver is None or driver.is_closed()
+def _is_closed(conn: Any) -> bool:
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:  # already handed back: asyncpg does that when the server closed it mid-statement
+        return True
 
 
-def hot_store(db: Database) -> HotStore:
-    """asyncpg directly on PostgreSQL, SQLAlchemy on SQLite."""
-    return OrmHotStore(db) if db.is_sqlite else AsyncpgHotStore(db)
+async def _keep_state(_connection: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing to send. Every hot statement runs outside a transaction and changes no
+    session state (no LISTEN, advisory lock or SET), so asyncpg's default reset query would be a wasted round trip."""
+
+
+def hot_store(db: Database, size: int) -> HotStore:
+    """asyncpg directly on PostgreSQL (a pool of at most `size` connections), SQLAlchemy on SQLite or for size 0."""
+    return OrmHotStore(db) if db.is_sqlite or size < 1 else AsyncpgHotStore(db, size)

@@ -17,7 +17,8 @@ from tests.support.pages import make_user
 
 def stores(running: Running) -> list[HotStore]:
     db = running.idp.db
-    return [OrmHotStore(db)] if db.is_sqlite else [OrmHotStore(db), AsyncpgHotStore(db)]
+    assert db.is_sqlite or isinstance(db.hot, AsyncpgHotStore)
+    return [OrmHotStore(db)] if db.is_sqlite else [OrmHotStore(db), db.hot]
 
 
 def token_row(clock: FrozenClock, kind: str, user_id: str | None, **changes: object) -> dict[str, object]:

@@ -8,9 +8,10 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from idp.clock import FrozenClock
 from idp.config import Settings
@@ -20,6 +21,7 @@ from idp.store.db import Database
 from tests.conftest import Running
 from tests.http.ops.test_ops import UNREACHABLE, metric_value, scrape
 from tests.support.mfa import authenticator_added_elsewhere, totp_code
+from tests.support.oidc import make_client
 from tests.support.pages import PASSWORD, csrf_from, make_user, submit_login
 
 StartApp = Callable[[Settings], Coroutine[Any, Any, Running]]
@@ -102,9 +104,48 @@ async def test_database_pool_use_is_read_at_scrape_time(running: Running) -> Non
     if db.is_sqlite:
         assert limit >= 0
     else:
-        # A fixed pool (idp.store.db), no overflow; the outbox worker's pool is 2.
-        assert limit == running.idp.settings.database_pool_size
+        # Fixed pools (idp.store.db), no overflow: SQLAlchemy's and the hot statements' share the setting; the
+        # outbox worker's pool is 2.
+        hot_limit = value(metrics, 'idp_database_pool_connections_limit{pool="hot"}')
+        assert limit >= 1
+        assert hot_limit >= 1
+        assert limit + hot_limit == running.idp.settings.database_pool_size
         assert value(metrics, 'idp_database_pool_connections_limit{pool="outbox"}') == 2
+        assert value(metrics, 'idp_database_pool_connections_idle{pool="hot"}') == 0  # opened when first needed
+        service = await make_client(running.idp, "Back end", redirect_uris=[], grant_types=["client_credentials"])
+        async with running.client() as http:
+            answer = await http.post("/token", data={"grant_type": "client_credentials"}, auth=service.basic)
+        assert answer.status_code == 200, answer.text
+        assert value(metrics, 'idp_database_pool_connections_idle{pool="hot"}') == 1
+        assert value(metrics, 'idp_database_pool_connections_in_use{pool="hot"}') == 0
+
+
+async def test_the_hot_statements_count_their_errors(running: Running, clock: FrozenClock) -> None:
+    metrics, hot = running.idp.metrics, running.idp.db.hot
+    # PostgreSQL: the hot statements' own asyncpg pool; SQLite: they go through SQLAlchemy's, counted as main.
+    pool = "main" if running.idp.db.is_sqlite else "hot"
+    row = {
+        "token_hash": "a" * 64,
+        "kind": "access",
+        "grant_id": "g",
+        "client_id": "c",
+        "user_id": None,
+        "scope": "",
+        "sid": None,
+        "auth_time": None,
+        "amr": "",
+        "acr": "",
+        "created_at": clock.now(),
+        "expires_at": clock.now(),
+        "used_at": None,
+        "revoked_at": None,
+        "offline": False,
+    }
+    await hot.insert_tokens([row])
+    with pytest.raises((asyncpg.UniqueViolationError, IntegrityError)):
+        await hot.insert_tokens([row])
+    assert value(metrics, f'idp_database_errors_total{{kind="integrity",pool="{pool}"}}') == 1
+    assert value(metrics, f'idp_database_errors_total{{kind="other",pool="{pool}"}}') == 0
 
 
 async def test_a_failed_statement_and_a_constraint_are_counted_apart(running: Running) -> None:
