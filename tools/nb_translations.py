@@ -441,6 +441,7 @@ NB: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "Our support staff turned off two-step verification for your account at %(site)s: your authenticator app and your backup codes no longer work, and you were signed out everywhere. Sign in with your password and turn it on again on your account page:": "Brukerstøtten vår slo av totrinnsbekreftelse for kontoen din hos %(site)s: autentiseringsappen og reservekodene virker ikke lenger, og du ble logget ut overalt. Logg inn med passordet og slå den på igjen på kontosiden din:",
     # -- the job board's own face (issue #14): the board's name on every step, cancel, phone setup, re-authentication
     "Sign in to continue to %(name)s": "Logg inn for å fortsette til %(name)s",
+    "Continue to %(name)s": "Fortsett til %(name)s",
     "Cancel and go back to %(name)s": "Avbryt og gå tilbake til %(name)s",
     "There is no sign-in request to cancel.": "Det finnes ingen innlogging å avbryte.",
     "%(name)s asks for two-step verification: with a code from your phone as well as your password, a stolen password alone does not get anyone into your account.": "%(name)s krever totrinnsbekreftelse: Når det trengs en kode fra telefonen i tillegg til passordet, kommer ingen inn på kontoen din med bare et stjålet passord.",

@@ -3,10 +3,8 @@ verification on, a current code; every session ends and the job boards are told 
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from idp.account.login import rate_limited_page
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
@@ -19,16 +17,14 @@ from idp.templating import render
 from idp.web import messages
 from idp.web.errors import error_page
 from idp.web.forms import page_form
+from idp.web.redirects import to_login
 from idp.web.request import client_ip, services, session_cookie
 
+PATH = "/account/delete"
 FIELDS = {"password": MAX_PASSWORD_LENGTH, "code": 64, "csrf_token": 128}
 
 WRONG_PASSWORD = N_("Your current password is not correct.")
 CODE_NEEDED = N_("Enter a code from your authenticator app or one of your backup codes.")
-
-
-def _to_login() -> Response:
-    return RedirectResponse("/login?" + urlencode({"next": "/account/delete"}), status_code=303)
 
 
 async def _form(request: Request, active: ActiveSession, *, error: str | None = None, status: int = 200) -> Response:
@@ -45,7 +41,7 @@ async def delete_page(request: Request) -> Response:
     """What deleting means, and the fields that confirm it."""
     active = await services(request).sessions.current(session_cookie(request))
     if active is None:
-        return _to_login()
+        return to_login(PATH)
     return await _form(request, active)
 
 
@@ -56,7 +52,7 @@ async def delete_submit(request: Request) -> Response:
         return form
     active = await idp.sessions.current(session_cookie(request))
     if active is None:
-        return _to_login()
+        return to_login(PATH)
     try:
         await idp.accounts.delete_account(
             active,

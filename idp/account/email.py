@@ -4,10 +4,9 @@ effect when it is used (confirmed with a button, so a mail scanner opening the l
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from idp.account.login import rate_limited_page
 from idp.account.password import link_invalid, unavailable
@@ -21,8 +20,10 @@ from idp.web import messages
 from idp.web.errors import error_page
 from idp.web.forms import page_form
 from idp.web.params import read_query_leniently
+from idp.web.redirects import to_login
 from idp.web.request import client_ip, services, session_cookie
 
+PATH = "/account/email"
 FIELDS = {"email": MAX_EMAIL_LENGTH, "password": MAX_PASSWORD_LENGTH, "csrf_token": 128}
 CONFIRM_FIELDS = {"token": 100, "csrf_token": 128}
 QUERY = {"token": 100}
@@ -36,10 +37,6 @@ TAKEN_TEXT = N_(
 )
 
 
-def _to_login() -> Response:
-    return RedirectResponse("/login?" + urlencode({"next": "/account/email"}), status_code=303)
-
-
 def _form(request: Request, *, error: str | None = None, email: str = "", status: int = 200) -> Response:
     return render(request, "account/email_change.html", {"error": error, "email": email}, status_code=status)
 
@@ -50,7 +47,7 @@ async def change_page(request: Request) -> Response:
     if not idp.accounts.enabled:
         return unavailable(request)
     if await idp.sessions.current(session_cookie(request)) is None:
-        return _to_login()
+        return to_login(PATH)
     return _form(request)
 
 
@@ -64,7 +61,7 @@ async def change_submit(request: Request) -> Response:
         return form
     active = await idp.sessions.current(session_cookie(request))
     if active is None:
-        return _to_login()
+        return to_login(PATH)
     typed = form["email"].strip()
     try:
         new_email = await idp.accounts.request_email_change(

@@ -26,6 +26,7 @@ from idp.web import messages
 from idp.web.errors import error_page
 from idp.web.forms import page_form
 from idp.web.params import read_query_leniently
+from idp.web.redirects import login_url, to_login
 from idp.web.request import client_ip, services, session_cookie
 
 HERE = "/account/security/passkeys"
@@ -52,13 +53,6 @@ NOTICES = {
 
 async def _signed_in(request: Request) -> ActiveSession | None:
     return await services(request).sessions.current(session_cookie(request))
-
-
-def _to_login(*, reauth: bool = False) -> Response:
-    params = {"next": HERE}
-    if reauth:
-        params["reauth"] = "1"
-    return RedirectResponse("/login?" + urlencode(params), status_code=303)
 
 
 async def _page(
@@ -92,7 +86,7 @@ async def _page(
             "mfa": mfa,
             "options": options,
             "blocked": blocked,
-            "reauth_url": "/login?" + urlencode({"next": HERE, "reauth": "1"}),
+            "reauth_url": login_url(HERE, reauth=True),
             "verify_url": "/login/verify?" + urlencode({"next": HERE}),
             # Removing the only passkey of a person without an authenticator app turns two-step verification off.
             "last_factor": not mfa.totp and len(keys) == 1,
@@ -108,7 +102,7 @@ async def _page(
 async def passkeys_page(request: Request) -> Response:
     active = await _signed_in(request)
     if active is None:
-        return _to_login()
+        return to_login(HERE)
     notice = NOTICES.get(read_query_leniently(request, QUERY).get("done", ""))
     return await _page(request, active, notice=notice)
 
@@ -119,7 +113,7 @@ async def _form(request: Request, fields: dict[str, int]) -> tuple[ActiveSession
         return None, form
     active = await _signed_in(request)
     if active is None:
-        return None, _to_login()
+        return None, to_login(HERE)
     return active, form
 
 
@@ -132,7 +126,7 @@ async def add_submit(request: Request) -> Response:
     try:
         added = await idp.passkeys.add(active, form["credential"], form["name"], client_ip=client_ip(request))
     except ReauthRequired:
-        return _to_login(reauth=True)
+        return to_login(HERE, reauth=True)
     except SecondFactorRequired:
         return RedirectResponse("/login/verify?" + urlencode({"next": HERE}), status_code=303)
     except PasskeyRefused:

@@ -22,6 +22,7 @@ from idp.web.board import board_for
 from idp.web.errors import error_page
 from idp.web.forms import page_form
 from idp.web.params import read_query_leniently
+from idp.web.redirects import to_login
 from idp.web.request import client_ip, services, session_cookie
 
 FIELDS = {"code": 64, "csrf_token": 128, "next": MAX_CONTINUATION}
@@ -59,13 +60,6 @@ async def _back_to(request: Request, query: dict[str, str]) -> BackTo | None:
 
 async def _signed_in(request: Request) -> ActiveSession | None:
     return await services(request).sessions.current(session_cookie(request))
-
-
-def _to_login(path: str, *, reauth: bool = False) -> Response:
-    params = {"next": path}
-    if reauth:
-        params["reauth"] = "1"
-    return RedirectResponse("/login?" + urlencode(params), status_code=303)
 
 
 async def _security_page(
@@ -107,7 +101,7 @@ async def security_page(request: Request) -> Response:
         here = "/account/security"
         if back is not None:
             here += "?" + urlencode({"client_id": query["client_id"], "return_to": back.url})
-        return _to_login(here)
+        return to_login(here)
     notice = {"enabled": "on", "disabled": "off"}.get(query.get("done", ""))
     return await _security_page(request, active, notice=notice, back=back)
 
@@ -142,9 +136,9 @@ async def totp_page(request: Request) -> Response:
     here = "/account/security/totp" + ("?" + urlencode({"next": next_url}) if next_url else "")
     active = await _signed_in(request)
     if active is None:
-        return _to_login(here)
+        return to_login(here)
     if not idp.mfa.is_recent(active):
-        return _to_login(here, reauth=True)
+        return to_login(here, reauth=True)
     try:
         return await _enroll_page(request, active, next_url)
     except Conflict:
@@ -160,9 +154,9 @@ async def totp_submit(request: Request) -> Response:
     here = "/account/security/totp" + ("?" + urlencode({"next": next_url}) if next_url else "")
     active = await _signed_in(request)
     if active is None:
-        return _to_login(here)
+        return to_login(here)
     if not idp.mfa.is_recent(active):
-        return _to_login(here, reauth=True)
+        return to_login(here, reauth=True)
     try:
         cookie, _ = await idp.mfa.confirm_enrollment(active, form["code"], client_ip=client_ip(request))
     except InvalidCode:
@@ -188,7 +182,7 @@ async def _code_action(request: Request) -> tuple[ActiveSession | None, dict[str
         return None, form
     active = await _signed_in(request)
     if active is None:
-        return None, _to_login("/account/security")
+        return None, to_login("/account/security")
     return active, form
 
 
@@ -246,7 +240,7 @@ async def codes_page(request: Request) -> Response:
     next_url = safe_next(query.get("next"), default="")
     active, codes = await _fresh(request)
     if active is None:
-        return _to_login("/account/security")
+        return to_login("/account/security")
     if codes is None:
         return RedirectResponse(next_url or "/account/security", status_code=303)
     return await _codes_page(request, active, codes, next_url, query.get("done", ""))
@@ -262,7 +256,7 @@ async def codes_saved_submit(request: Request) -> Response:
     next_url = safe_next(form["next"], default="")
     active, codes = await _fresh(request)
     if active is None:
-        return _to_login("/account/security")
+        return to_login("/account/security")
     if codes is not None and form["saved"] != "yes":
         return await _codes_page(request, active, codes, next_url, form["done"], unconfirmed=True)
     await idp.mfa.forget_fresh_codes(active)
@@ -281,7 +275,7 @@ async def download_codes(request: Request) -> Response:
     """Exactly the codes just shown, one per line after a title line, as a text/plain attachment."""
     active, codes = await _fresh(request)
     if active is None:
-        return _to_login("/account/security")
+        return to_login("/account/security")
     if codes is None:
         return error_page(request, 410, messages.NO_CODES, messages.NO_CODES_TEXT)
     title = translations(select_locale(request)).gettext(messages.DOWNLOAD_TITLE) % {
@@ -297,7 +291,7 @@ async def download_codes(request: Request) -> Response:
 async def print_codes(request: Request) -> Response:
     active, codes = await _fresh(request)
     if active is None:
-        return _to_login("/account/security")
+        return to_login("/account/security")
     if codes is None:
         return error_page(request, 410, messages.NO_CODES, messages.NO_CODES_TEXT)
     return render(request, "account/backup_codes_print.html", {"codes": codes, "user": active.user})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -14,6 +12,7 @@ from idp.web import messages
 from idp.web.errors import error_page
 from idp.web.forms import page_form
 from idp.web.params import read_query_leniently
+from idp.web.redirects import to_login
 from idp.web.request import client_ip, services, session_cookie
 
 PATH = "/account/sessions"
@@ -21,15 +20,11 @@ PATH = "/account/sessions"
 FIELDS = {"csrf_token": 128, "session": 64}
 
 
-def _to_login() -> Response:
-    return RedirectResponse("/login?" + urlencode({"next": PATH}), status_code=303)
-
-
 async def sessions_page(request: Request) -> Response:
     idp = services(request)
     active = await idp.sessions.current(session_cookie(request))
     if active is None:
-        return _to_login()
+        return to_login(PATH)
     views = await idp.sessions.list_of_user(active.user.id, current_sid=active.sid)
     # This browser first, then the most recently used.
     views.sort(key=lambda v: (not v.current, -v.last_seen_at.timestamp()))
@@ -42,7 +37,7 @@ async def _posted(request: Request) -> tuple[ActiveSession | None, dict[str, str
     idp = services(request)
     active = await idp.sessions.current(session_cookie(request))
     if active is None:
-        return None, _to_login()
+        return None, to_login(PATH)
     form = await page_form(request, FIELDS)
     if isinstance(form, Response):
         return active, form

@@ -18,9 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_backchannel_logout import Shots, job_board
-from tests.support.browser import DESKTOP, SCREENSHOTS, Authenticator
-from tests.support.live import LiveIdp
+from tests.support.browser import DESKTOP, SCREENSHOTS, Authenticator, Shots
+from tests.support.live import LiveIdp, job_board
 from tests.support.smtp import SmtpServer, links_in, smtp_server
 
 EMAIL = "newcomer@example.com"

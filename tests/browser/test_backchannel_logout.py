@@ -7,26 +7,19 @@ Screenshots under artifacts/screenshots/backchannel-logout/."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from idp.cli import DEMO_EMAIL, DEMO_PASSWORD
-from idp.demo import jobboard_dir
-from tests.support.browser import DESKTOP, SCREENSHOTS
-from tests.support.live import LiveIdp
+from tests.support.browser import DESKTOP, SCREENSHOTS, Shots
+from tests.support.live import LiveIdp, job_board
 
-START_SECONDS = 20.0
 # How long idp's outbox may take to tell board B; it looks for due messages every OUTBOX_POLL seconds.
 TOLD_WITHIN_SECONDS = 15.0
 OUTBOX_POLL = "0.2"
@@ -44,91 +37,6 @@ def live_idp(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         yield server
     finally:
         server.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-@contextmanager
-def job_board(live_idp: LiveIdp, name: str, log_dir: Path) -> Iterator[str]:
-    """The demo job board under uvicorn on 127.0.0.1:<free port>, registered as a client of its own; yields its URL.
-    Stopped on the way out, also when the test fails."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    client_id, secret = live_idp.make_client(
-        f"Job board {name}",
-        redirect_uris=[f"{url}/callback"],
-        post_logout_redirect_uris=[f"{url}/"],
-        backchannel_logout_uri=f"{url}/backchannel-logout",
-    )
-    assert secret is not None
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "JOBBOARD_"))},
-        "JOBBOARD_ISSUER": live_idp.issuer,
-        "JOBBOARD_CLIENT_ID": client_id,
-        "JOBBOARD_CLIENT_SECRET": secret,
-        "JOBBOARD_URL": url,
-        "JOBBOARD_SESSION_COOKIE": f"jobboard_{name.lower()}_session",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--app-dir",
-        str(jobboard_dir()),
-        "--factory",
-        "app:create_app_from_env",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    log = log_dir / f"board-{name}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while not _accepts(port):
-            assert process.poll() is None, f"board {name} exited ({process.returncode}):\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"board {name} did not start:\n{log.read_text()}"
-            time.sleep(0.05)
-        yield url
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-class Shots:
-    """Numbered full-page screenshots at desktop width (the boards' claims <pre> is not made for phones)."""
-
-    def __init__(self, folder: Path) -> None:
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        self.folder = folder
-        self.count = 0
-
-    def shoot(self, page: Any, name: str) -> None:
-        self.count += 1
-        page.screenshot(path=self.folder / f"{self.count:02d}-{name}.png", full_page=True)
 
 
 def test_signing_out_at_one_board_signs_the_other_out_on_its_next_page_load(

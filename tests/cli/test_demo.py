@@ -18,23 +18,10 @@ from pathlib import Path
 import httpx
 
 from idp.cli import DEMO_EMAIL, DEMO_PASSWORD
+from tests.support.live import accepts, free_port, stop, wait_until_closed, wait_until_serving
 
 START_SECONDS = 60.0
 _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def idp_command() -> list[str]:
@@ -53,26 +40,13 @@ def running_demo(workdir: Path, idp_port: int, board_port: int) -> Iterator[Path
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while not (accepts(idp_port) and accepts(board_port)):
-            assert process.poll() is None, f"idp demo exited ({process.returncode}):\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"idp demo did not start:\n{log.read_text()}"
-            time.sleep(0.1)
+        wait_until_serving(process, [idp_port, board_port], log, what="idp demo", timeout=START_SECONDS, interval=0.1)
         yield log
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=30)
     # Stopping idp stops the job board too.
     assert process.returncode == 128 + signal.SIGTERM, log.read_text()
-    deadline = time.monotonic() + 10
-    while accepts(board_port):
-        assert time.monotonic() < deadline, "the job board outlived idp"
-        time.sleep(0.1)
+    wait_until_closed(board_port, message="the job board outlived idp")
 
 
 def sign_in_on_the_board(board: str, idp: str) -> str:

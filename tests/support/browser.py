@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -365,3 +366,17 @@ class Person:
         )
         found = sorted({english for english, pattern in self._english for text in texts if pattern.search(text)})
         assert not found, f"{name} ({self.page.url}) shows English in {self.lang}: {found}"
+
+
+class Shots:
+    """Numbered full-page screenshots at desktop width (the boards' claims <pre> is not made for phones)."""
+
+    def __init__(self, folder: Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self.folder = folder
+        self.count = 0
+
+    def shoot(self, page: Any, name: str) -> None:
+        self.count += 1
+        page.screenshot(path=self.folder / f"{self.count:02d}-{name}.png", full_page=True)

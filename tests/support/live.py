@@ -1,13 +1,21 @@
-"""A real idp on a real port (uvicorn in a thread, the wall clock) and a scripted browser, for RP libraries."""
+"""A real idp on a real port (uvicorn in a thread, the wall clock) and a scripted browser, for RP libraries; and
+the helpers for servers run as child processes (a free port, waiting until they serve, stopping them, the demo
+job board)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -17,6 +25,7 @@ import uvicorn
 from idp.app import create_app
 from idp.config import Settings
 from idp.container import Idp
+from idp.demo import jobboard_dir
 from tests.conftest import FAST_ARGON2
 
 PASSWORD = "a long and correct password"
@@ -136,3 +145,109 @@ class Browser:
 
     def has_idp_session(self) -> bool:
         return "idp_session" in self.http.cookies
+
+
+# -- servers in child processes ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the OS picks it; a race with other processes is possible but rare)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:`port`."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until_serving(
+    process: subprocess.Popen[bytes],
+    ports: Iterable[int],
+    log: Path,
+    *,
+    what: str,
+    timeout: float,
+    interval: float = 0.05,
+) -> None:
+    """Return once every port accepts connections; fail with the process's `log` if it exits or `timeout` passes."""
+    ports = list(ports)
+    deadline = time.monotonic() + timeout
+    while not all(accepts(port) for port in ports):
+        assert process.poll() is None, f"{what} exited ({process.returncode}):\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"{what} did not start:\n{log.read_text()}"
+        time.sleep(interval)
+
+
+def wait_until_closed(port: int, *, message: str, timeout: float = 10.0) -> None:
+    """Return once nothing accepts on `port` any more; fail with `message` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while accepts(port):
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM (a graceful shutdown), and SIGKILL if it has not exited within `timeout` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+BOARD_START_SECONDS = 20.0
+
+
+@contextmanager
+def job_board(live_idp: LiveIdp, name: str, log_dir: Path) -> Iterator[str]:
+    """The demo job board under uvicorn on 127.0.0.1:<free port>, registered as a client of its own; yields its URL.
+    Stopped on the way out, also when the test fails."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    client_id, secret = live_idp.make_client(
+        f"Job board {name}",
+        redirect_uris=[f"{url}/callback"],
+        post_logout_redirect_uris=[f"{url}/"],
+        backchannel_logout_uri=f"{url}/backchannel-logout",
+    )
+    assert secret is not None
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "JOBBOARD_"))},
+        "JOBBOARD_ISSUER": live_idp.issuer,
+        "JOBBOARD_CLIENT_ID": client_id,
+        "JOBBOARD_CLIENT_SECRET": secret,
+        "JOBBOARD_URL": url,
+        "JOBBOARD_SESSION_COOKIE": f"jobboard_{name.lower()}_session",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(jobboard_dir()),
+        "--factory",
+        "app:create_app_from_env",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    log = log_dir / f"board-{name}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        wait_until_serving(process, [port], log, what=f"board {name}", timeout=BOARD_START_SECONDS)
+        yield url
+    finally:
+        stop(process, timeout=10)

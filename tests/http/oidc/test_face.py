@@ -62,8 +62,14 @@ async def cancel(client: httpx.AsyncClient, page: httpx.Response) -> httpx.Respo
     return await client.post("/authorize/cancel", data=cancel_form(page.text))
 
 
-def assert_names_the_board(page: httpx.Response) -> None:
-    assert "Sign in to continue to Jobbnorge" in page.text
+def assert_names_the_board(page: httpx.Response, *, signed_in: bool = False) -> None:
+    """The banner names the board; on pages for someone already signed in (consent, enrollment) it does not ask
+    them to sign in."""
+    if signed_in:
+        assert '<p class="board-name">Continue to Jobbnorge</p>' in page.text
+        assert "Sign in to continue" not in page.text
+    else:
+        assert '<p class="board-name">Sign in to continue to Jobbnorge</p>' in page.text
     assert f'<img class="board-logo" src="{LOGO}"' in page.text
     # The logo's origin, for images only: script and style stay 'self'.
     csp = page.headers["content-security-policy"]
@@ -118,7 +124,7 @@ async def test_enrollment_says_which_board_asks_and_why_and_cancel(running: Runn
     assert setup.headers["location"].startswith("/account/security/totp?")
     page = await client.get(setup.headers["location"])
     assert page.status_code == 200
-    assert_names_the_board(page)
+    assert_names_the_board(page, signed_in=True)
     assert "Jobbnorge asks for two-step verification" in page.text
     assert_access_denied(await cancel(client, page), params)
 
@@ -132,8 +138,10 @@ async def test_consent_names_the_board_and_cancel_is_access_denied(running: Runn
     signed = await submit_login(client, "person@example.com", PASSWORD, next_url=next_url)
     consent = await client.get(signed.headers["location"])
     assert consent.status_code == 200
-    assert_names_the_board(consent)
+    assert_names_the_board(consent, signed_in=True)
     assert "Jobbnorge wants to use your account" in consent.text
+    in_bokmal = await client.get(signed.headers["location"], headers={"Accept-Language": "nb"})
+    assert '<p class="board-name">Fortsett til Jobbnorge</p>' in in_bokmal.text
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', consent.text))
     fields = {k: html.unescape(v) for k, v in fields.items()}
     denied = await client.post("/authorize/consent", data={**fields, "decision": "deny"})

@@ -4,14 +4,17 @@ middle of requests.
 A real uvicorn serves idp (so uvicorn's own error lines are there too) with logging set up as `idp serve` does at
 IDP_LOG_LEVEL=DEBUG. A person signs in (wrong and right password), enrolls an authenticator, signs in with a
 wrong code and a backup code through an RP's authorization request; the RP exchanges, refreshes, introspects and
-revokes with its client secret; an operator uses the admin API. Then the database starts refusing writes and the
-same kinds of requests fail with 500. Every secret the test saw or the database stores is looked for in every line.
+revokes with its client secret; an operator uses the admin API. A staff member adds a passkey, signs in with it
+(a forged answer first), and in the support console registers a client and makes an admin token, whose one-time
+secrets the pages show. Then the database starts refusing writes and the same kinds of requests fail with 500.
+Every secret the test saw or the database stores is looked for in every line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import re
 import threading
@@ -34,11 +37,17 @@ from tests.conftest import PG_SERVER, run_sync, truncate_pg
 from tests.support.live import EMAIL, PASSWORD, REDIRECT_URI, LiveIdp
 from tests.support.mfa import codes_from, codes_page_sync, secret_from
 from tests.support.pages import csrf_from
+from tests.support.passkeys import SoftAuthenticator, creation_options_from, request_options_from
 from tests.support.smtp import SmtpServer, links_in, smtp_server
 from tests.support.tcp_proxy import TcpProxy
 
 WRONG_PASSWORD = "a wrong but distinctive password 7Qz"
 NEW_USER_PASSWORD = "the operator's new user password 4Kx"
+STAFF_EMAIL = "staff@example.com"
+STAFF_PASSWORD = "the staff member's own password 2Hm"
+# The one-time secrets the console shows (as tests/http/console/test_console.py reads them).
+CONSOLE_SECRET = re.compile(r'id="client-secret">([^<]+)<')
+CONSOLE_TOKEN = re.compile(r'id="admin-token">([^<]+)<')
 # Columns whose values are secrets at rest: hashes of passwords, tokens, codes and cookies, sealed keys.
 SECRET_COLUMNS = {
     "password_hash",
@@ -115,9 +124,11 @@ def form_csrf(http: httpx.Client, path: str, seen: Seen) -> str:
     return seen.add("csrf token", csrf_from(page.text))
 
 
-def sign_in(http: httpx.Client, seen: Seen, password: str, next_url: str | None = None) -> httpx.Response:
+def sign_in(
+    http: httpx.Client, seen: Seen, password: str, next_url: str | None = None, email: str = EMAIL
+) -> httpx.Response:
     path = "/login" + ("?" + urlencode({"next": next_url}) if next_url else "")
-    data = {"username": EMAIL, "password": password, "csrf_token": form_csrf(http, path, seen)}
+    data = {"username": email, "password": password, "csrf_token": form_csrf(http, path, seen)}
     if next_url:
         data["next"] = next_url
     return http.post("/login", data=data)
@@ -255,6 +266,69 @@ def self_service_use(live: LiveIdp, seen: Seen, smtp: SmtpServer) -> None:
         assert browser.post("/account/delete", data=data).status_code == 200
 
 
+def note_webauthn(seen: Seen, name: str, payload: str) -> str:
+    """A browser's WebAuthn answer: the whole JSON and each of its signed parts (base64url, so a log that escapes
+    the JSON would still show them verbatim)."""
+    seen.add(name, payload)
+    for part, value in json.loads(payload)["response"].items():
+        if part in ("clientDataJSON", "attestationObject", "authenticatorData", "signature"):
+            seen.add(f"{name} {part}", value)
+    return payload
+
+
+def passkey_and_console_use(live: LiveIdp, seen: Seen) -> None:
+    """A staff member adds a passkey (its attestation), signs in with it at /login/verify (a forged assertion, then
+    the right one), and in the console registers a client and makes an admin token, then uses that token."""
+    user_id = live.make_user(STAFF_EMAIL, seen.add("password", STAFF_PASSWORD), name="Sam")
+    live.call(lambda idp: idp.users.set_role(user_id, "admin", True, actor="test"))
+    key = SoftAuthenticator(origin=live.issuer)
+    with httpx.Client(base_url=live.issuer, follow_redirects=False, timeout=10) as browser:
+        assert sign_in(browser, seen, STAFF_PASSWORD, email=STAFF_EMAIL).status_code == 303
+        page = browser.get("/account/security/passkeys")
+        assert page.status_code == 200, page.text[:300]
+        attestation = note_webauthn(seen, "attestation", key.register(creation_options_from(page.text)))
+        data = {"credential": attestation, "name": "Staff phone", "csrf_token": csrf_from(page.text)}
+        codes = codes_page_sync(browser, browser.post("/account/security/passkeys/add", data=data))
+        assert codes.status_code == 200, codes.text[:300]
+        assert [seen.add("backup code", c) for c in codes_from(codes.text)]
+        seen.add_cookies(browser)
+        browser.post("/logout", data={"csrf_token": form_csrf(browser, "/logout", seen)})
+
+        console = "/admin/clients/new"
+        login = sign_in(browser, seen, STAFF_PASSWORD, console, email=STAFF_EMAIL)
+        assert login.headers["location"].startswith("/login/verify"), login.headers["location"]
+        page = browser.get(login.headers["location"])
+        # A forged answer: the right credential id, signed by another key; refused with a fresh challenge.
+        forger = SoftAuthenticator(origin=live.issuer)
+        forger.credential_id, forger.user_handle = key.credential_id, key.user_handle
+        forged = note_webauthn(seen, "forged assertion", forger.assertion(request_options_from(page.text)))
+        data = {"credential": forged, "csrf_token": csrf_from(page.text), "next": console}
+        refused = browser.post("/login/verify/passkey", data=data)
+        assert refused.status_code == 400, refused.text[:300]
+        assertion = note_webauthn(seen, "assertion", key.assertion(request_options_from(refused.text)))
+        data = {"credential": assertion, "csrf_token": csrf_from(refused.text), "next": console}
+        done = browser.post("/login/verify/passkey", data=data)
+        assert (done.status_code, done.headers.get("location")) == (303, console), done.text[:300]
+        seen.add_cookies(browser)
+
+        form = browser.get(console)
+        assert form.status_code == 200, form.text[:300]
+        csrf = seen.add("csrf token", csrf_from(form.text))
+        data = {"csrf_token": csrf, "name": "Console Board", "redirect_uris": "https://jobs.example/cb"}
+        created = browser.post(console, data=data)
+        assert created.status_code == 200, created.text[:300]
+        secret = CONSOLE_SECRET.search(created.text)
+        assert secret
+        seen.add("client secret", secret.group(1))
+        made = browser.post("/admin/tokens", data={"csrf_token": csrf, "name": "deploy bot"})
+        assert made.status_code == 200, made.text[:300]
+        token = CONSOLE_TOKEN.search(made.text)
+        assert token
+        admin_token = seen.add("admin token", token.group(1))
+    with httpx.Client(base_url=live.issuer, timeout=10, headers={"Authorization": f"Bearer {admin_token}"}) as admin:
+        assert admin.get("/admin/api/users", params={"email": STAFF_EMAIL}).status_code == 200
+
+
 REFUSED_TABLES = ("login_sessions", "users")
 
 
@@ -353,6 +427,7 @@ def test_no_log_line_holds_a_secret(database_url: str, debug_logs: io.StringIO) 
 def _use(live: LiveIdp, seen: Seen, smtp: SmtpServer, database_url: str) -> None:
     normal_use(live, seen)
     self_service_use(live, seen, smtp)
+    passkey_and_console_use(live, seen)
     admin_token = next(v for k, v in seen.values.items() if k.startswith("admin token"))
     refuse_writes(database_url, on=True)
     try:
@@ -368,6 +443,9 @@ def _check(debug_logs: io.StringIO, seen: Seen, stored: list[str]) -> None:
     # The run did reach the logs it checks: debug lines, access lines, and the database failures at ERROR.
     assert '"level": "DEBUG"' in text_of_logs
     assert '"logger": "idp.access"' in text_of_logs
+    # The passkey and console requests were among them (a refused and an accepted passkey answer, the console's).
+    for request in ("POST /login/verify/passkey 400", "POST /login/verify/passkey 303", "POST /admin/tokens 200"):
+        assert f'"message": "{request}"' in text_of_logs, request
     assert "refused" in text_of_logs, "the database failure was not logged"
     secrets = dict(seen.values)
     secrets.update({f"stored #{i}": value for i, value in enumerate(stored) if len(value) >= 12})
