@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
+from secrets import token_hex
 from typing import Any
 
 from starlette.applications import Starlette
@@ -140,7 +140,7 @@ class Edge:
                 incoming = value
             elif name == b"content-length":
                 content_length = value
-        request_id = (_incoming_request_id(incoming) if incoming is not None else None) or uuid.uuid4().hex
+        request_id = (_incoming_request_id(incoming) if incoming is not None else None) or token_hex(16)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
