@@ -24,6 +24,7 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
+from webauthn.authentication.verify_authentication_response import VerifiedAuthentication
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, parse_authentication_credential_json
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
@@ -322,8 +323,8 @@ class PasskeyService:
         reserved = await self._mfa.reserve_attempt(user, client_ip, device=device)
         now = self._now()
         reason = ""
-        new_count = 0
         passkey: Passkey | None = None
+        verified: VerifiedAuthentication | None = None
         async with self._db.transaction() as session:
             challenge = await self._live_challenge(session, active, AUTHENTICATE)
             credential_id = _credential_id_of(credential)
@@ -336,27 +337,12 @@ class PasskeyService:
         elif passkey.user_id != user.id:
             reason = "passkey_of_another_person"
         else:
-            try:
-                verified = verify_authentication_response(
-                    credential=credential,
-                    expected_challenge=base64url_to_bytes(challenge),
-                    expected_rp_id=self.rp_id,
-                    expected_origin=self.origin,
-                    credential_public_key=base64url_to_bytes(passkey.public_key),
-                    # The counter is judged below, so a clone is told apart from any other failure and audited.
-                    credential_current_sign_count=0,
-                    require_user_verification=False,
-                )
-                new_count = verified.new_sign_count
-            except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-                reason = type(exc).__name__
-            else:
-                # WebAuthn §6.1.1: a counter that does not move forward (when either is non-zero) may be a clone.
-                if (new_count or passkey.sign_count) and new_count <= passkey.sign_count:
-                    reason = "sign_count_not_increasing"
+            verified, reason = self._verify_assertion(credential, challenge, passkey, require_user_verification=False)
         if not reason:
             assert passkey is not None
             assert challenge is not None
+            assert verified is not None
+            new_count = verified.new_sign_count
             async with self._db.transaction() as session:
                 # The challenge is used up and the counter moves together: a second answer to this challenge, or
                 # one racing it on another replica, finds either gone.
@@ -456,30 +442,15 @@ class PasskeyService:
             await self._refused(user.id if user else None, client_ip, "login.failure", reason)
             raise PasskeyRefused(reason)
         reserved = await self._mfa.reserve_attempt(user, client_ip)
-        reason = ""
-        try:
-            verified = verify_authentication_response(
-                credential=credential,
-                expected_challenge=base64url_to_bytes(challenge),
-                expected_rp_id=self.rp_id,
-                expected_origin=self.origin,
-                credential_public_key=base64url_to_bytes(passkey.public_key),
-                credential_current_sign_count=0,
-                # Without a password the passkey must be two factors in one: possession and the device's own check.
-                require_user_verification=True,
-            )
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-            reason = type(exc).__name__
-        else:
-            new_count = verified.new_sign_count
-            handle = _user_handle_of(credential)
-            if handle is not None and handle != user.id.encode():
-                reason = "user_handle_mismatch"
-            elif (new_count or passkey.sign_count) and new_count <= passkey.sign_count:
-                reason = "sign_count_not_increasing"
-            elif user.disabled:
-                reason = "disabled"
+        # Without a password the passkey must be two factors in one: possession and the device's own check.
+        verified, reason = self._verify_assertion(
+            credential, challenge, passkey, require_user_verification=True, user_handle=user.id.encode()
+        )
+        if not reason and user.disabled:
+            reason = "disabled"
         if not reason:
+            assert verified is not None
+            new_count = verified.new_sign_count
             methods = (method_of(passkey),)
             async with self._db.transaction() as session:
                 spent = await markers_store.use_marker(
@@ -521,6 +492,43 @@ class PasskeyService:
         return challenge
 
     # -- helpers ------------------------------------------------------------------------------------------------
+
+    def _verify_assertion(
+        self,
+        credential: str,
+        challenge: str,
+        passkey: Passkey,
+        *,
+        require_user_verification: bool,
+        user_handle: bytes | None = None,
+    ) -> tuple[VerifiedAuthentication | None, str]:
+        """Check an assertion (W3C WebAuthn §7.2) against `challenge` and `passkey`: the verified result, or None
+        and the reason it was refused (for the audit log). Nothing is written: the caller uses up the challenge
+        and moves the counter together (`store.record_use`), so a refusal changes nothing.
+
+        `user_handle`, when given, must match the one a discoverable credential reports (if it reports one)."""
+        try:
+            verified = verify_authentication_response(
+                credential=credential,
+                expected_challenge=base64url_to_bytes(challenge),
+                expected_rp_id=self.rp_id,
+                expected_origin=self.origin,
+                credential_public_key=base64url_to_bytes(passkey.public_key),
+                # The counter is judged below, so a clone is told apart from any other failure and audited.
+                credential_current_sign_count=0,
+                require_user_verification=require_user_verification,
+            )
+        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+            return None, type(exc).__name__
+        if user_handle is not None:
+            handle = _user_handle_of(credential)
+            if handle is not None and handle != user_handle:
+                return None, "user_handle_mismatch"
+        new_count = verified.new_sign_count
+        # WebAuthn §6.1.1: a counter that does not move forward (when either is non-zero) may be a clone.
+        if (new_count or passkey.sign_count) and new_count <= passkey.sign_count:
+            return None, "sign_count_not_increasing"
+        return verified, ""
 
     def _now(self) -> datetime:
         return self._clock.now()
