@@ -368,6 +368,18 @@ def cmd_users_show(args: argparse.Namespace) -> None:
                 }
                 for v in sessions
             ],
+            # The same fields as GET /admin/api/users/{id}: what each is called and when used, never key material.
+            "passkeys": [
+                {
+                    "id": k.id,
+                    "name": k.name,
+                    "created_at": k.created_at.isoformat(),
+                    "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+                    "synced": k.synced,
+                    "backed_up": k.backed_up,
+                }
+                for k in await idp.passkeys.list_passkeys(user.id)
+            ],
         }
 
     _operate(go)
@@ -743,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--after", help="continue after this user id")
     listing.add_argument("--limit", type=_limit, default=50)
     listing.set_defaults(func=cmd_users_list)
-    show = users.add_parser("show", help="one user, with two-step status and signed-in sessions")
+    show = users.add_parser("show", help="one user, with two-step status, signed-in sessions and passkeys")
     show.add_argument("user", help="user id or email")
     show.set_defaults(func=cmd_users_show)
     disable = users.add_parser("disable", help="disable a user: sessions and tokens end")

@@ -384,6 +384,7 @@ NB: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "Or use a passkey": "Eller bruk en passnøkkel",
     "This browser cannot use passkeys. Enter the code from your app, or use a backup code.": "Denne nettleseren kan ikke bruke passnøkler. Skriv inn koden fra appen, eller bruk en reservekode.",
     "The passkey was not used. Try again, or enter a code.": "Passnøkkelen ble ikke brukt. Prøv igjen, eller skriv inn en kode.",
+    "Or, instead of a code, confirm the new password with one of your passkeys.": "Eller bekreft det nye passordet med en av passnøklene dine i stedet for en kode.",
     "Using a passkey needs JavaScript, which is turned off in this browser. Enter the code from your app, or use a backup code.": "For å bruke en passnøkkel trengs JavaScript, som er slått av i denne nettleseren. Skriv inn koden fra appen, eller bruk en reservekode.",
     "Use a passkey": "Bruk en passnøkkel",
     "Or sign in with a passkey": "Eller logg inn med en passnøkkel",

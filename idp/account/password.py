@@ -11,12 +11,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.account.login import rate_limited_page
+from idp.account.passkeys import MAX_CREDENTIAL, PASSKEY_REFUSED
 from idp.auth.passwords import MAX_PASSWORD_LENGTH
 from idp.errors import InvalidCredentials, Overloaded, RateLimited
 from idp.i18n import N_, select_locale
 from idp.security import safe_next
-from idp.services.accounts import CodeRequired, LinkInvalid, WeakPassword
+from idp.services.accounts import CodeRequired, LinkInvalid, ResetLink, WeakPassword
 from idp.services.mfa import InvalidCode
+from idp.services.passkeys import PasskeyRefused
 from idp.services.users import MAX_EMAIL_LENGTH
 from idp.templating import render
 from idp.web import messages
@@ -28,7 +30,15 @@ log = logging.getLogger(__name__)
 
 CHANGE_FIELDS = {"current_password": MAX_PASSWORD_LENGTH, "password": MAX_PASSWORD_LENGTH, "csrf_token": 128}
 FORGOT_FIELDS = {"email": MAX_EMAIL_LENGTH, "next": 2000, "csrf_token": 128}
-RESET_FIELDS = {"token": 100, "password": MAX_PASSWORD_LENGTH, "code": 64, "csrf_token": 128}
+RESET_FIELDS = {
+    "token": 100,
+    "password": MAX_PASSWORD_LENGTH,
+    "code": 64,
+    "csrf_token": 128,
+    # "Use a passkey": the browser's answer and the proof of the challenge it answers (PasskeyService).
+    "credential": MAX_CREDENTIAL,
+    "passkey_proof": 200,
+}
 
 UNAVAILABLE = N_("Not available")
 UNAVAILABLE_TEXT = N_("Resetting a password by email is not available on this service. Contact support for help.")
@@ -86,25 +96,35 @@ async def forgot_submit(request: Request) -> Response:
     return render(request, "account/password_forgot_sent.html", {"email": email, "next": next_url})
 
 
-def _reset_form(
+async def _reset_form(
     request: Request,
     token: str,
-    needs_code: bool,
+    link: ResetLink,
     *,
     error: str | None = None,
     values: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
+    # A person with passkeys is offered "Use a passkey" beside the code, with a challenge bound to this link.
+    passkey = await services(request).accounts.reset_options(link, token)
     return render(
         request,
         "account/password_reset.html",
-        {"token": token, "needs_code": needs_code, "error": error, "error_values": values or {}},
+        {
+            "token": token,
+            "needs_code": link.needs_code,
+            "error": error,
+            "error_values": values or {},
+            "passkey_options": passkey[0] if passkey else None,
+            "passkey_proof": passkey[1] if passkey else "",
+        },
         status_code=status,
     )
 
 
 async def reset_page(request: Request) -> Response:
-    """The link from the email: a form for the new password (and a code, with two-step verification on).
+    """The link from the email: a form for the new password (and a code or a passkey, with two-step
+    verification on).
 
     Works with email off too: then only support staff make links (`idp users reset-link`)."""
     idp = services(request)
@@ -113,7 +133,7 @@ async def reset_page(request: Request) -> Response:
         link = await idp.accounts.check_reset_link(token)
     except LinkInvalid:
         return link_invalid(request)
-    return _reset_form(request, token, link.needs_code)
+    return await _reset_form(request, token, link)
 
 
 async def reset_submit(request: Request) -> Response:
@@ -125,16 +145,23 @@ async def reset_submit(request: Request) -> Response:
     try:
         link = await idp.accounts.check_reset_link(token)
         next_url = await idp.accounts.reset_password(
-            token, form["password"], form["code"], client_ip=client_ip(request)
+            token,
+            form["password"],
+            form["code"],
+            client_ip=client_ip(request),
+            credential=form["credential"],
+            passkey_proof=form["passkey_proof"],
         )
     except LinkInvalid:
         return link_invalid(request)
     except WeakPassword as exc:
-        return _reset_form(request, token, link.needs_code, error=exc.message, values=exc.values, status=400)
+        return await _reset_form(request, token, link, error=exc.message, values=exc.values, status=400)
     except CodeRequired:
-        return _reset_form(request, token, True, error=CODE_NEEDED, status=400)
+        return await _reset_form(request, token, link, error=CODE_NEEDED, status=400)
+    except PasskeyRefused:
+        return await _reset_form(request, token, link, error=PASSKEY_REFUSED, status=400)
     except InvalidCode:
-        return _reset_form(request, token, True, error=messages.WRONG_CODE, status=400)
+        return await _reset_form(request, token, link, error=messages.WRONG_CODE, status=400)
     except RateLimited as exc:
         return rate_limited_page(request, exc)
     except Overloaded as exc:

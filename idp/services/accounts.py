@@ -27,6 +27,7 @@ from idp.services.audit import AuditLog
 from idp.services.mail import Mailer
 from idp.services.mfa import MfaService
 from idp.services.notices import ACCOUNT_DELETED, EMAIL_CHANGED, PASSWORD_CHANGED, Notices
+from idp.services.passkeys import CheckedAssertion, PasskeyRefused, PasskeyService
 from idp.services.ratelimit import Limit, RateLimiter, address_key
 from idp.services.sessions import ActiveSession
 from idp.services.users import (
@@ -87,6 +88,10 @@ class CodeRequired(DomainError):
     """The account has two-step verification: a code is needed before the new password is taken."""
 
 
+class _AssertionUsed(Exception):
+    """The passkey's challenge or counter was used by another request meanwhile: the reset is rolled back."""
+
+
 class SameEmail(InvalidInput):
     """The new address is the one the account already has."""
 
@@ -141,6 +146,8 @@ class AccountService:
         mail: Mailer,
         settings: Settings,
         notices: Notices | None = None,
+        *,
+        passkeys: PasskeyService | None = None,
     ) -> None:
         self._db = db
         self._passwords = passwords
@@ -153,6 +160,7 @@ class AccountService:
         self._support_url = settings.support_url
         self._signup = settings.signup
         self._notices = notices or Notices(mail, issuer=settings.issuer, support_url=settings.support_url)
+        self._passkeys = passkeys
 
     @property
     def enabled(self) -> bool:
@@ -256,33 +264,74 @@ class AccountService:
             needs_code = await mfa_store.has_second_factor(session, user.id)
         return ResetLink(user=user, needs_code=needs_code)
 
-    async def reset_password(self, token: str, password: str, code: str, *, client_ip: str) -> str:
+    async def reset_options(self, link: ResetLink, token: str) -> tuple[str, str] | None:
+        """ "Use a passkey" on the reset page: request options and the proof bound to this link, when two-step
+        verification is on and the person has passkeys; None otherwise."""
+        if not link.needs_code or self._passkeys is None:
+            return None
+        return await self._passkeys.reset_options(link.user.id, token)
+
+    async def reset_password(
+        self,
+        token: str,
+        password: str,
+        code: str,
+        *,
+        client_ip: str,
+        credential: str = "",
+        passkey_proof: str = "",
+    ) -> str:
         """Set a new password through a reset link; returns where to go next (the job board, or "").
 
-        LinkInvalid, WeakPassword, CodeRequired, InvalidCode or RateLimited; nothing changes on any of them."""
+        With two-step verification on, the second factor is a code, or a passkey's `credential` answering the
+        challenge of `passkey_proof` (from `reset_options`), which is used up with the new password.
+        LinkInvalid, WeakPassword, CodeRequired, InvalidCode (PasskeyRefused) or RateLimited; nothing changes on
+        any of them."""
         link = await self.check_reset_link(token)
         user = link.user
         check_new_password(password, user.email)
+        checked: CheckedAssertion | None = None
         if link.needs_code:
-            if not code.strip():
+            if credential and self._passkeys is not None:
+                # Counts against the account's attempt limit like a wrong code; used up below, with the password.
+                checked = await self._passkeys.check_reset_assertion(
+                    user, token, credential, passkey_proof, client_ip=client_ip
+                )
+            elif not code.strip():
                 raise CodeRequired("two-step verification is on")
-            # Counts against the account's attempt limit like any wrong code at sign-in.
-            await self._mfa.verify_any(user, code, client_ip=client_ip)
+            else:
+                # Counts against the account's attempt limit like any wrong code at sign-in.
+                await self._mfa.verify_any(user, code, client_ip=client_ip)
         password_hash = await self._passwords.hash(password)
         now = self._clock.now()
-        async with self._db.transaction() as session:
-            row = await store.consume(session, sha256_hex(token), RESET, now)
-            if row is None or row.user_id != user.id:
-                raise LinkInvalid("used meanwhile")
-            # The link reached the person's mailbox: that verifies the address as well as a verification link would.
-            await users_store.set_password_hash(session, user.id, password_hash, now, email_verified=True)
-            await store.use_all_of_user(session, user.id, RESET, now)
-            ended = await end_sessions_and_tokens(session, user.id, now)
-            cleared = await self._limiter.unlock(session, user)
-            await self._notices.send(session, user, PASSWORD_CHANGED, now=now)
-            await self._audit.record(
-                session, "password.reset", user_id=user.id, client_ip=client_ip, limits_cleared=cleared, **ended
-            )
+        try:
+            async with self._db.transaction() as session:
+                row = await store.consume(session, sha256_hex(token), RESET, now)
+                if row is None or row.user_id != user.id:
+                    raise LinkInvalid("used meanwhile")
+                # The passkey's challenge is spent in this transaction: a refused or replayed answer changes nothing.
+                passkeys = self._passkeys
+                if (
+                    checked
+                    and passkeys
+                    and not await passkeys.use_reset_assertion(session, checked, client_ip=client_ip)
+                ):
+                    raise _AssertionUsed
+                # The link reached the person's mailbox: that verifies the address as well as a verification link
+                # would.
+                await users_store.set_password_hash(session, user.id, password_hash, now, email_verified=True)
+                await store.use_all_of_user(session, user.id, RESET, now)
+                ended = await end_sessions_and_tokens(session, user.id, now)
+                cleared = await self._limiter.unlock(session, user)
+                await self._notices.send(session, user, PASSWORD_CHANGED, now=now)
+                await self._audit.record(
+                    session, "password.reset", user_id=user.id, client_ip=client_ip, limits_cleared=cleared, **ended
+                )
+        except _AssertionUsed:
+            assert checked is not None
+            assert self._passkeys is not None
+            await self._passkeys.refuse_reset_assertion(checked, client_ip=client_ip)
+            raise PasskeyRefused("used_meanwhile") from None
         return row.next_url
 
     # -- changing the password while signed in ------------------------------------------------------------

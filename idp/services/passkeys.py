@@ -11,6 +11,7 @@ import hmac
 import json
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
+from webauthn.authentication.verify_authentication_response import VerifiedAuthentication
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, parse_authentication_credential_json
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
@@ -94,6 +96,17 @@ class Added:
     passkey: PasskeyView
     cookie: str | None = None
     codes: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class CheckedAssertion:
+    """An assertion that verified against a person's passkey, not yet used up (see `use_reset_assertion`)."""
+
+    user: User
+    passkey: Passkey
+    verified: VerifiedAuthentication
+    challenge: str
+    reserved: list[int]
 
 
 def rp_of(issuer: str) -> tuple[str, str]:
@@ -300,13 +313,7 @@ class PasskeyService:
             rp_id=self.rp_id,
             challenge=challenge,
             timeout=timeout,
-            allow_credentials=[
-                PublicKeyCredentialDescriptor(
-                    id=base64url_to_bytes(p.credential_id),
-                    transports=[AuthenticatorTransport(t) for t in p.transports.split() if t in _TRANSPORTS],
-                )
-                for p in existing
-            ],
+            allow_credentials=_descriptors(existing),
             user_verification=UserVerificationRequirement.PREFERRED,
         )
         return options_to_json(options)
@@ -322,8 +329,8 @@ class PasskeyService:
         reserved = await self._mfa.reserve_attempt(user, client_ip, device=device)
         now = self._now()
         reason = ""
-        new_count = 0
         passkey: Passkey | None = None
+        verified: VerifiedAuthentication | None = None
         async with self._db.transaction() as session:
             challenge = await self._live_challenge(session, active, AUTHENTICATE)
             credential_id = _credential_id_of(credential)
@@ -336,27 +343,12 @@ class PasskeyService:
         elif passkey.user_id != user.id:
             reason = "passkey_of_another_person"
         else:
-            try:
-                verified = verify_authentication_response(
-                    credential=credential,
-                    expected_challenge=base64url_to_bytes(challenge),
-                    expected_rp_id=self.rp_id,
-                    expected_origin=self.origin,
-                    credential_public_key=base64url_to_bytes(passkey.public_key),
-                    # The counter is judged below, so a clone is told apart from any other failure and audited.
-                    credential_current_sign_count=0,
-                    require_user_verification=False,
-                )
-                new_count = verified.new_sign_count
-            except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-                reason = type(exc).__name__
-            else:
-                # WebAuthn §6.1.1: a counter that does not move forward (when either is non-zero) may be a clone.
-                if (new_count or passkey.sign_count) and new_count <= passkey.sign_count:
-                    reason = "sign_count_not_increasing"
+            verified, reason = self._verify_assertion(credential, challenge, passkey, require_user_verification=False)
         if not reason:
             assert passkey is not None
             assert challenge is not None
+            assert verified is not None
+            new_count = verified.new_sign_count
             async with self._db.transaction() as session:
                 # The challenge is used up and the counter moves together: a second answer to this challenge, or
                 # one racing it on another replica, finds either gone.
@@ -456,30 +448,15 @@ class PasskeyService:
             await self._refused(user.id if user else None, client_ip, "login.failure", reason)
             raise PasskeyRefused(reason)
         reserved = await self._mfa.reserve_attempt(user, client_ip)
-        reason = ""
-        try:
-            verified = verify_authentication_response(
-                credential=credential,
-                expected_challenge=base64url_to_bytes(challenge),
-                expected_rp_id=self.rp_id,
-                expected_origin=self.origin,
-                credential_public_key=base64url_to_bytes(passkey.public_key),
-                credential_current_sign_count=0,
-                # Without a password the passkey must be two factors in one: possession and the device's own check.
-                require_user_verification=True,
-            )
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-            reason = type(exc).__name__
-        else:
-            new_count = verified.new_sign_count
-            handle = _user_handle_of(credential)
-            if handle is not None and handle != user.id.encode():
-                reason = "user_handle_mismatch"
-            elif (new_count or passkey.sign_count) and new_count <= passkey.sign_count:
-                reason = "sign_count_not_increasing"
-            elif user.disabled:
-                reason = "disabled"
+        # Without a password the passkey must be two factors in one: possession and the device's own check.
+        verified, reason = self._verify_assertion(
+            credential, challenge, passkey, require_user_verification=True, user_handle=user.id.encode()
+        )
+        if not reason and user.disabled:
+            reason = "disabled"
         if not reason:
+            assert verified is not None
+            new_count = verified.new_sign_count
             methods = (method_of(passkey),)
             async with self._db.transaction() as session:
                 spent = await markers_store.use_marker(
@@ -520,7 +497,141 @@ class PasskeyService:
             return None
         return challenge
 
+    # -- the second factor of a password reset (/password/reset) -------------------------------------------------
+
+    async def reset_options(self, user_id: str, token: str) -> tuple[str, str] | None:
+        """Options for navigator.credentials.get naming the person's passkeys, and the proof of the challenge that
+        goes back with the form: MACed, stamped with its expiry and bound to this reset link (its token's hash),
+        so it answers for no other reset and no sign-in; None when the person has no passkey. The challenge is
+        used up with the reset itself (`use_reset_assertion`)."""
+        async with self._db.transaction() as session:
+            existing = await store.list_of_user(session, user_id)
+        if not existing:
+            return None
+        challenge = secrets.token_bytes(32)
+        expires = int((self._now() + CHALLENGE_LIFETIME).timestamp())
+        value = f"{bytes_to_base64url(challenge)}.{expires}"
+        options = generate_authentication_options(
+            rp_id=self.rp_id,
+            challenge=challenge,
+            timeout=int(CHALLENGE_LIFETIME.total_seconds() * 1000),
+            allow_credentials=_descriptors(existing),
+            user_verification=UserVerificationRequirement.PREFERRED,
+        )
+        return options_to_json(options), f"{value}.{self._reset_mac(token, value)}"
+
+    async def check_reset_assertion(
+        self, user: User, token: str, credential: str, proof: str, *, client_ip: str
+    ) -> CheckedAssertion:
+        """Check an assertion answering the challenge of this reset link's page with one of the person's own
+        passkeys; nothing is written yet (the reset uses it up with the new password: `use_reset_assertion`).
+
+        PasskeyRefused (counted against the attempt limits like a wrong code, the reason audited) or RateLimited."""
+        reserved = await self._mfa.reserve_attempt(user, client_ip)
+        challenge = self._open_reset_proof(token, proof)
+        credential_id = _credential_id_of(credential)
+        passkey: Passkey | None = None
+        verified: VerifiedAuthentication | None = None
+        if challenge is not None and credential_id is not None:
+            async with self._db.transaction() as session:
+                passkey = await store.find_by_credential_id(session, credential_id)
+        if challenge is None:
+            reason = "no_challenge"
+        elif passkey is None:
+            reason = "unknown_passkey"
+        elif passkey.user_id != user.id:
+            reason = "passkey_of_another_person"
+        else:
+            verified, reason = self._verify_assertion(credential, challenge, passkey, require_user_verification=False)
+        if reason or passkey is None or challenge is None or verified is None:
+            await self._mfa.failed_attempt(user, client_ip, "passkey", reserved, reason=reason)
+            raise PasskeyRefused(reason)
+        return CheckedAssertion(user=user, passkey=passkey, verified=verified, challenge=challenge, reserved=reserved)
+
+    async def use_reset_assertion(self, session: AsyncSession, checked: CheckedAssertion, *, client_ip: str) -> bool:
+        """In the reset's own transaction: the challenge is spent and the sign counter moves, or False when another
+        request got there first (then the caller rolls back and calls `refuse_reset_assertion`)."""
+        now = self._now()
+        spent = await markers_store.use_marker(
+            session, sha256_hex("passkey-reset:" + checked.challenge), now + CHALLENGE_LIFETIME
+        )
+        moved = spent and await store.record_use(
+            session,
+            checked.passkey.id,
+            checked.passkey.sign_count,
+            checked.verified.new_sign_count,
+            checked.verified.credential_backed_up,
+            now,
+        )
+        if moved:
+            await self._mfa.release_attempt(session, checked.reserved)
+            await self._audit.record(
+                session,
+                "passkey.used",
+                user_id=checked.user.id,
+                client_ip=client_ip,
+                passkey_id=checked.passkey.id,
+                user_verified=checked.verified.user_verified,
+            )
+        return moved
+
+    async def refuse_reset_assertion(self, checked: CheckedAssertion, *, client_ip: str) -> None:
+        """The checked assertion lost a race to another request: it counts as a failed attempt."""
+        await self._mfa.failed_attempt(checked.user, client_ip, "passkey", checked.reserved, reason="used_meanwhile")
+
+    def _reset_mac(self, token: str, value: str) -> str:
+        # Its own prefix, so a reset's proof is never a sign-in's (whose MAC covers "challenge.expires" alone).
+        return hmac_hex(self._signin_key, f"password-reset.{sha256_hex(token)}.{value}")
+
+    def _open_reset_proof(self, token: str, proof: str) -> str | None:
+        """The challenge in a proof made by `reset_options` for this very link, if the MAC holds and it is live."""
+        if not proof or len(proof) > 200 or proof.count(".") != 2:
+            return None
+        challenge, expires, mac = proof.split(".")
+        if not hmac.compare_digest(mac, self._reset_mac(token, f"{challenge}.{expires}")):
+            return None
+        if not expires.isdigit() or int(expires) <= self._now().timestamp():
+            return None
+        return challenge
+
     # -- helpers ------------------------------------------------------------------------------------------------
+
+    def _verify_assertion(
+        self,
+        credential: str,
+        challenge: str,
+        passkey: Passkey,
+        *,
+        require_user_verification: bool,
+        user_handle: bytes | None = None,
+    ) -> tuple[VerifiedAuthentication | None, str]:
+        """Check an assertion (W3C WebAuthn §7.2) against `challenge` and `passkey`: the verified result, or None
+        and the reason it was refused (for the audit log). Nothing is written: the caller uses up the challenge
+        and moves the counter together (`store.record_use`), so a refusal changes nothing.
+
+        `user_handle`, when given, must match the one a discoverable credential reports (if it reports one)."""
+        try:
+            verified = verify_authentication_response(
+                credential=credential,
+                expected_challenge=base64url_to_bytes(challenge),
+                expected_rp_id=self.rp_id,
+                expected_origin=self.origin,
+                credential_public_key=base64url_to_bytes(passkey.public_key),
+                # The counter is judged below, so a clone is told apart from any other failure and audited.
+                credential_current_sign_count=0,
+                require_user_verification=require_user_verification,
+            )
+        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+            return None, type(exc).__name__
+        if user_handle is not None:
+            handle = _user_handle_of(credential)
+            if handle is not None and handle != user_handle:
+                return None, "user_handle_mismatch"
+        new_count = verified.new_sign_count
+        # WebAuthn §6.1.1: a counter that does not move forward (when either is non-zero) may be a clone.
+        if (new_count or passkey.sign_count) and new_count <= passkey.sign_count:
+            return None, "sign_count_not_increasing"
+        return verified, ""
 
     def _now(self) -> datetime:
         return self._clock.now()
@@ -569,6 +680,17 @@ def clean_name(name: str) -> str:
     """A name as kept: control characters out, spaces collapsed, at most MAX_NAME characters."""
     printable = "".join(c if c.isprintable() else " " for c in name)
     return " ".join(printable.split())[:MAX_NAME]
+
+
+def _descriptors(passkeys: Sequence[Passkey]) -> list[PublicKeyCredentialDescriptor]:
+    """The person's passkeys as an allow list, with the transports the browser reported as hints."""
+    return [
+        PublicKeyCredentialDescriptor(
+            id=base64url_to_bytes(p.credential_id),
+            transports=[AuthenticatorTransport(t) for t in p.transports.split() if t in _TRANSPORTS],
+        )
+        for p in passkeys
+    ]
 
 
 def _user_handle_of(credential: str) -> bytes | None:

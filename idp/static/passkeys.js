@@ -117,6 +117,26 @@
         .then(registrationJSON);
     });
   }
+  // "Use a passkey" on the password-reset page: the form also carries the new password (and the code field),
+  // so only its own button asks for the passkey; the form's usual submit still sends a code.
+  var reset = document.querySelector("form[data-passkey-reset]");
+  if (reset && window.PublicKeyCredential && navigator.credentials) {
+    var resetButton = reset.querySelector("#passkey-reset-button");
+    show(reset, ".passkey-reset");
+    resetButton.addEventListener("click", function () {
+      hide(reset, ".passkey-cancelled");
+      resetButton.disabled = true;
+      navigator.credentials.get({ publicKey: requestOptions(reset.dataset.passkeyReset) })
+        .then(assertionJSON)
+        .then(function (answer) {
+          reset.elements.credential.value = JSON.stringify(answer);
+          reset.submit();
+        }, function () {
+          show(reset, ".passkey-cancelled");
+          resetButton.disabled = false;
+        });
+    });
+  }
   // "Use a passkey" at the second step, and "Sign in with a passkey" on the sign-in page.
   Array.prototype.forEach.call(document.querySelectorAll("form[data-passkey-get]"), function (form) {
     wire(form, function () {

@@ -1,6 +1,7 @@
 """Passkeys in a real Chromium (INTERFACE §4): Chromium's virtual authenticator (DevTools WebAuthn domain through
 Playwright's CDP session) adds a passkey on /account/security/passkeys, answers "Use a passkey" at /login/verify for
-a job board that demands two steps, and the ID token says `hwk` or `swk`; then the passkey is removed.
+a job board that demands two steps, and the ID token says `hwk` or `swk`; then the passkey is removed. A
+passkey-only person resets a forgotten password with "Use a passkey" on /password/reset.
 
 The server runs on SQLite only, as every browser scenario (PostgreSQL: tests/http/account/test_passkeys.py). Its
 issuer is http://localhost:<port>: WebAuthn refuses an IP address as the RP ID.
@@ -228,3 +229,35 @@ def test_sign_in_with_a_passkey_alone_for_a_job_board(
         assert (claims["amr"], claims["acr"]) == (["hwk", "mfa"], "mfa")
     finally:
         context.close()
+
+
+def test_reset_a_forgotten_password_with_a_passkey(live_idp: LiveIdp, make_person: Callable[..., Person]) -> None:
+    """A person whose only second factor is a passkey resets the password with it (no code at all)."""
+    user_id = live_idp.make_user()
+    person = make_person("en", "passkey-reset")
+    do_add_virtual_authenticator(person, resident_key=False, synced=False)
+    person.do_open("/account/security/passkeys", "sign-in")
+    person.do_sign_in(EMAIL, PASSWORD, name="passkeys-none")
+    do_add_passkey(person, "My phone")
+    person.expect_backup_codes()
+    person.do_done()
+    assert live_idp.session_count(user_id) == 1
+
+    # The link support hands out (the same page as the emailed one).
+    link = live_idp.call(lambda idp: idp.accounts.reset_link_for_support(user_id, actor="test", send=False))
+    person.do_open(link.removeprefix(live_idp.issuer), "reset-page")
+    person.expect_heading("Choose a new password")
+    button = person.page.locator("#passkey-reset-button")
+    button.wait_for(state="visible")
+    assert button.inner_text().strip() == person.t("Use a passkey")
+    new_password = "violet kettle drums at midnight"
+    person.page.fill("#password", new_password)
+    with person.page.expect_navigation():
+        button.click()
+    person._arrived("reset-with-a-passkey")
+    person.expect_heading("Your password was changed")
+    # As with a code: every session of the person ended; the new password leads to the second step.
+    assert live_idp.session_count(user_id) == 0
+    person.do_open("/login", "sign-in-after-reset")
+    person.do_sign_in(EMAIL, new_password, name="verify-after-reset")
+    person.expect_at("/login/verify")

@@ -11,11 +11,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from idp.config import Settings
+from idp.store.models import Passkey
 from tests.cli.test_cli import arun_idp, assert_one_line_failure, run_idp
 from tests.conftest import FAST_ARGON2, Running
+from tests.http.account.test_passkeys import add_passkey, sign_out, use_passkey
+from tests.support.admin import admin_client
 from tests.support.mfa import enroll
 from tests.support.pages import submit_login
+from tests.support.passkeys import SoftAuthenticator, request_options_from
 
 StartApp = Callable[[Settings], Coroutine[Any, Any, Running]]
 PASSWORD = "an operator-set password"
@@ -132,6 +138,55 @@ async def test_users_list_show_disable_and_reset_mfa(migrated: str, tmp_path: Pa
         assert "no user" in assert_one_line_failure(await arun_idp(*args, database_url=migrated, cwd=tmp_path))
     blank = await arun_idp("users", "reset-mfa", bob["id"], "--reason", "   ", database_url=migrated, cwd=tmp_path)
     assert "reason" in assert_one_line_failure(blank)
+
+
+async def test_users_show_lists_passkeys_without_key_material(
+    migrated: str, tmp_path: Path, start_app: StartApp
+) -> None:
+    ann = (await aidp_json(
+        "users", "create", "--email", "ann@example.com", "--password-stdin",
+        database_url=migrated, cwd=tmp_path, stdin=PASSWORD + "\n",
+    ))  # fmt: skip
+    assert (await aidp_json("users", "show", ann["id"], database_url=migrated, cwd=tmp_path))["passkeys"] == []
+
+    # Ann adds a device-bound passkey and a synced one, and signs in once with the synced one.
+    running = await serve(start_app, migrated)
+    phone, laptop = SoftAuthenticator(synced=True), SoftAuthenticator()
+    async with running.client() as browser:
+        assert (await submit_login(browser, "ann@example.com", PASSWORD)).status_code == 303
+        assert (await add_passkey(browser, phone, "Phone")).status_code == 200
+        assert (await add_passkey(browser, laptop, "Laptop")).status_code == 303
+        await sign_out(browser)
+        login = await submit_login(browser, "ann@example.com", PASSWORD)
+        page = (await browser.get(login.headers["location"])).text
+        assert (await use_passkey(browser, page, phone.assertion(request_options_from(page)))).status_code == 303
+
+    printed = (await arun_idp("users", "show", "ann@example.com", database_url=migrated, cwd=tmp_path)).stdout
+    shown = json.loads(printed)["passkeys"]
+    async with await admin_client(running) as admin:
+        api = (await admin.get(f"/admin/api/users/{ann['id']}")).json()["passkeys"]
+    # The admin API's fields and values (its times are the same instants, written the API's way).
+    assert (
+        [set(k) for k in shown]
+        == [set(k) for k in api]
+        == [{"id", "name", "created_at", "last_used_at", "synced", "backed_up"}] * 2
+    )
+    assert [(k["id"], k["name"], k["synced"], k["backed_up"]) for k in shown] == [
+        (k["id"], k["name"], k["synced"], k["backed_up"]) for k in api
+    ]
+    assert [(k["name"], k["synced"], k["last_used_at"] is not None) for k in shown] == [
+        ("Phone", True, True),
+        ("Laptop", False, False),
+    ]
+    for k, a in zip(shown, api, strict=True):
+        assert datetime.fromisoformat(k["created_at"]) == datetime.fromisoformat(a["created_at"])
+    # No key material: neither the credential ids nor the public keys.
+    for key in (phone, laptop):
+        assert key.credential_id_b64 not in printed
+    async with running.idp.db.transaction() as session:
+        keys = (await session.execute(select(Passkey.public_key))).scalars().all()
+    assert len(keys) == 2
+    assert not any(k in printed for k in keys)
 
 
 async def test_clients_list_show_rotate_secret_delete(migrated: str, tmp_path: Path, start_app: StartApp) -> None:

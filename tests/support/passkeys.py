@@ -19,6 +19,7 @@ from fido2.webauthn import AttestationObject, AttestedCredentialData, Authentica
 FLAG = AuthenticatorData.FLAG
 _CREATE = re.compile(r'data-passkey-create="([^"]+)"')
 _GET = re.compile(r'data-passkey-get="([^"]+)"')
+_RESET = re.compile(r'data-passkey-reset="([^"]+)"')
 
 
 def creation_options_from(page: str) -> str:
@@ -30,6 +31,13 @@ def creation_options_from(page: str) -> str:
 def request_options_from(page: str) -> str:
     match = _GET.search(page)
     assert match, "no passkey request options on the page"
+    return html.unescape(match.group(1))
+
+
+def reset_options_from(page: str) -> str:
+    """The request options of "Use a passkey" on the password-reset page."""
+    match = _RESET.search(page)
+    assert match, "no passkey request options on the reset page"
     return html.unescape(match.group(1))
 
 
