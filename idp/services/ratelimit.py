@@ -19,6 +19,7 @@ import ipaddress
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -139,20 +140,12 @@ class RateLimiter:
         """
         deadline = time.monotonic() + MAX_WAIT_SECONDS
         upto = max(reserved) if reserved else None
+        keys = [limit.key for limit in limits]
         while True:
             now = self._clock.now()
-            keys, since = [limit.key for limit in limits], now - self.window
             # One SELECT: read outside a transaction (no BEGIN/COMMIT round trips, no SQLite write lock); it sees
             # every reservation committed before it, as it would inside one.
-            counts = await db.read(
-                lambda session: store.count_hits(
-                    session,
-                    keys,
-                    since,
-                    upto_id=upto,
-                    abandoned_before=now - ABANDONED,  # noqa: B023
-                )
-            )
+            counts = await db.read(partial(_count_admitted, keys=keys, since=now - self.window, upto=upto, now=now))
             waiting: RateLimited | None = None
             for limit in limits:
                 count = counts.get(limit.key)
@@ -195,6 +188,12 @@ class RateLimiter:
     async def purge(self, session: AsyncSession) -> int:
         """Drop hits older than the window (housekeeping)."""
         return await store.purge_hits(session, self._clock.now() - self.window)
+
+
+async def _count_admitted(
+    session: AsyncSession, *, keys: list[str], since: datetime, upto: int | None, now: datetime
+) -> dict[str, store.HitCount]:
+    return await store.count_hits(session, keys, since, upto_id=upto, abandoned_before=now - ABANDONED)
 
 
 def account_key(email_norm: str) -> str:
