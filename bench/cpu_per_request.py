@@ -128,9 +128,11 @@ def main() -> None:
     parser.add_argument("--compare", metavar="DIR", help="also an idp from this source tree, alternating with ours")
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    parser.add_argument("--pg-socket", metavar="DIR", help="idp reaches PostgreSQL over the Unix socket in DIR")
     args = parser.parse_args()
     sbs.DB = "idp_bench_cpu"
-    sbs.DB_URL = f"postgresql+asyncpg://postgres@{sbs.HOST}:5432/{sbs.DB}"
+    sbs.PG_SOCKET = args.pg_socket
+    sbs.DB_URL = sbs.db_url(sbs.DB)
     sbs.OUT_DIR = Path(tempfile.mkdtemp(prefix="idp-cpu."))
     profile = Path(args.profile) if args.profile else None
     if profile is not None:

@@ -41,6 +41,17 @@ NODE_DIR = BENCH / "node"
 HOST = "127.0.0.1"  # never anything else
 DB = "idp_bench_sbs"
 DB_URL = f"postgresql+asyncpg://postgres@{HOST}:5432/{DB}"
+# None: idp talks to PostgreSQL over TCP on 127.0.0.1; a directory: over the Unix socket in it (`--pg-socket`).
+PG_SOCKET: str | None = None
+
+
+def db_url(db: str) -> str:
+    """idp's IDP_DATABASE_URL for the bench database `db`, over TCP or the Unix socket (`--pg-socket`)."""
+    if PG_SOCKET:
+        return f"postgresql+asyncpg://postgres@/{db}?host={PG_SOCKET}"
+    return f"postgresql+asyncpg://postgres@{HOST}:5432/{db}"
+
+
 REDIRECT_URI = "http://127.0.0.1:9/cb"  # never followed: the bench reads the code from the Location header
 PASSWORD = "bench password, long enough"  # noqa: S105 - accounts of a throwaway database
 USER_SCOPE = "openid email profile offline_access"
@@ -960,7 +971,8 @@ def describe(quiet: dict[str, Any], opts: Options) -> list[str]:
         f"PostgreSQL {pg}",
         f"node-oidc-provider {oidc} on Node.js {node}, in-memory adapter",
         f"runs: median of {opts.runs} × {opts.seconds} s (warm-up {opts.warmup} s), wrk -t1 -c{opts.connections}; "
-        f"servers on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}, PostgreSQL unpinned",
+        f"servers on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}, PostgreSQL unpinned, idp connects to it over "
+        + (f"the Unix socket in {PG_SOCKET}" if PG_SOCKET else f"TCP {HOST}:5432"),
         f"machine before the run: load average {quiet['loadavg']}, {quiet['busy_pct']:.0f}% busy over 3 s"
         + (f"; busy: {', '.join(quiet['busy_processes'])}" if quiet["busy_processes"] else "")
         + (" — quiet" if quiet["quiet"] else " — NOT quiet: figures are noisy"),
@@ -980,7 +992,7 @@ def cleanup(procs: list[subprocess.Popen[bytes]], keep_db: bool) -> Iterator[Non
 
 
 def main() -> None:
-    global OUT_DIR
+    global OUT_DIR, DB_URL, PG_SOCKET
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 run of 3 s each, 1 s warm-up")
     parser.add_argument("--runs", type=int, help="measured runs per work (default 3)")
@@ -996,10 +1008,17 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true", help=f"keep the database {DB} afterwards")
     parser.add_argument("--report", metavar="RESULTS_JSON", help="print the table of an earlier run and stop")
     parser.add_argument("--out", help="directory for logs and raw results (default: a new one under /tmp)")
+    parser.add_argument(
+        "--pg-socket",
+        metavar="DIR",
+        help="idp connects to PostgreSQL over the Unix socket in DIR (e.g. /var/run/postgresql) instead of TCP",
+    )
     args = parser.parse_args()
     if args.report:
         print(render(json.loads(Path(args.report).read_text())))
         return
+    PG_SOCKET = args.pg_socket
+    DB_URL = db_url(DB)
     signin = [int(c) for c in args.signin.split(",") if c]
     opts = Options(
         runs=args.runs or (1 if args.quick else 3),
