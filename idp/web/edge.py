@@ -10,6 +10,7 @@ keyed by path and method, built from the app's own routes, so they skip the rout
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -120,6 +121,7 @@ class Edge:
             (name, b"public, max-age=86400" if name == b"cache-control" else value) for name, value in defaults
         ]
         self._hot: dict[tuple[str, str], _Hot] | None = None
+        self._pending: list[str] = []  # access lines not yet written (see _queue_line)
         self.handle: Callable[[Scope, Receive, Send], Awaitable[None]] = self._handle
         if trusted_proxies:
             # uvicorn's own reading of X-Forwarded-For/-Proto, applied before anything looks at the client.
@@ -249,7 +251,19 @@ class Edge:
             access_log.info("%s %s %s", method, path, status, extra=extra)
         else:
             line = json_line(time.time(), "INFO", access_log.name, f"{method} {path} {status}", request_id, extra)
-            _write(handler, line)
+            self._queue_line(handler, line)
+
+    def _queue_line(self, handler: logging.StreamHandler[Any], line: str) -> None:
+        """Write `line` with the others finished in this turn of the event loop: one write for them all, not a
+        write (stderr is line-buffered) per request."""
+        pending = self._pending
+        pending.append(line)
+        if len(pending) == 1:
+            asyncio.get_running_loop().call_soon(self._write_pending, handler)
+
+    def _write_pending(self, handler: logging.StreamHandler[Any]) -> None:
+        lines, self._pending = self._pending, []
+        _write(handler, "\n".join(lines))
 
 
 def _set(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
@@ -341,7 +355,7 @@ def _caller(route: Route, handlers: dict[Any, Any]) -> Callable[[Scope, Receive,
 
 
 def _write(handler: logging.StreamHandler[Any], line: str) -> None:
-    """One write of one line, under the handler's lock (a worker thread may be logging at the same moment)."""
+    """One write of one or more lines, under the handler's lock (a worker thread may be logging at the same moment)."""
     handler.acquire()
     try:
         handler.stream.write(line + "\n")

@@ -83,3 +83,20 @@ async def test_a_hot_read_on_a_connection_cut_unnoticed_is_retried(
 
     assert found is not None
     assert "reading again on another" in caplog.text
+
+
+async def test_a_statement_cancelled_midway_leaves_no_busy_connection_in_the_pool(
+    start_app: StartApp, pg_settings: Callable[..., Settings]
+) -> None:
+    replica = await start_app(pg_settings(database_pool_size=2))
+    hot = replica.idp.db.hot
+    slow = asyncio.ensure_future(hot._run(lambda conn: conn.fetchval("SELECT pg_sleep(30)"), retry=False))  # type: ignore[attr-defined]
+    await asyncio.sleep(0.3)
+    assert hot.pool_counts()[0] == 1  # type: ignore[attr-defined]
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+
+    # The interrupted connection is dropped, not handed to the next statement while its query may still run.
+    assert hot.pool_counts()[:2] == (0, 0)  # type: ignore[attr-defined]
+    assert await asyncio.wait_for(hot.find_token_with_user(sha256_hex("none")), 5) is None
