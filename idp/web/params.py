@@ -9,6 +9,7 @@ Problems raise UnreadableInput with a reason; each edge maps it to its own wire 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,11 +50,14 @@ class Params:
         return self.values
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def text_problem(value: str) -> str | None:
     """Why a decoded text cannot be taken (NUL, a lone surrogate), or None."""
     if "\x00" in value:
         return "contains a NUL character"
-    if any("\ud800" <= c <= "\udfff" for c in value):
+    if not value.isascii() and _LONE_SURROGATE.search(value):
         return "contains a lone surrogate"
     return None
 
