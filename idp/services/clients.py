@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import re
@@ -334,6 +335,7 @@ class ClientService:
         # An idp on plain http is a trial: its job boards may take back-channel logouts on http too.
         self._http_issuer = http_issuer
         self.cache = ClientCache(cache_check_seconds)
+        self._version_read: asyncio.Future[int] | None = None
 
     async def create(
         self,
@@ -483,7 +485,7 @@ class ClientService:
             return None
         cache = self.cache
         if cache.due():
-            cache.observe(await self._db.read(store.read_version))
+            cache.observe(await self._read_version())
         cached = cache.entries.get(client_id)
         if cached is not None:
             return cached
@@ -494,6 +496,22 @@ class ClientService:
         client = ClientInfo.from_row(row)
         cache.store(client, generation)
         return client
+
+    async def _read_version(self) -> int:
+        """The change counter, read once for every lookup that finds the cache due at the same time: under load
+        tens of requests find it due in the same instant, and each reading it cost a statement apiece."""
+        reading = self._version_read
+        if reading is None:
+            reading = self._version_read = asyncio.ensure_future(self._db.read(store.read_version))
+            reading.add_done_callback(self._version_read_done)
+        # Shielded: one waiter giving up (its client went away) does not cancel the read the others wait on.
+        return await asyncio.shield(reading)
+
+    def _version_read_done(self, reading: asyncio.Future[int]) -> None:
+        if self._version_read is reading:
+            self._version_read = None
+        if not reading.cancelled():
+            reading.exception()  # retrieved, so a failure nobody waited for is not reported as never retrieved
 
     async def load(self, client_id: str) -> ClientInfo:
         client = await self.find(client_id)

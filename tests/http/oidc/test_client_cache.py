@@ -98,3 +98,18 @@ async def test_unknown_clients_are_not_cached(running: Running, client: httpx.As
     response = await client.post("/token", data=CC, auth=("no-such-client", "x"))
     assert response.status_code == 401
     assert "no-such-client" not in running.idp.clients.cache.entries
+
+
+async def test_lookups_that_find_the_cache_due_together_read_the_counter_once(running: Running) -> None:
+    service = await make_client(running.idp, "Back end", redirect_uris=[], grant_types=["client_credentials"])
+    clients = running.idp.clients
+    assert await clients.find(service.client_id) is not None  # cached
+    clients.cache.checked_at = -float("inf")  # the check is due
+    db = running.idp.db
+    before = db.statements
+
+    found = await asyncio.gather(*(clients.find(service.client_id) for _ in range(32)))
+
+    assert all(client is not None and client.client_id == service.client_id for client in found)
+    assert db.statements - before == 1  # one read of the change counter, not one per waiting lookup
+    assert not clients.cache.due()
