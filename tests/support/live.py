@@ -1,6 +1,5 @@
 """A real idp on a real port (uvicorn in a thread, the wall clock) and a scripted browser, for RP libraries; and
-the helpers for servers run as child processes (a free port, waiting until they serve, stopping them, the demo
-job board)."""
+the helpers for servers run as child processes (waiting until they serve, stopping them, the demo job board)."""
 
 from __future__ import annotations
 
@@ -27,6 +26,7 @@ from idp.app import create_app
 from idp.config import Settings
 from idp.container import Idp
 from tests.conftest import FAST_ARGON2
+from tests.support.ports import free_port
 
 PASSWORD = "a long and correct password"
 EMAIL = "person@example.com"
@@ -148,13 +148,6 @@ class Browser:
 
 
 # -- servers in child processes ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (the OS picks it; a race with other processes is possible but rare)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def accepts(port: int) -> bool:
