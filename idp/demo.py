@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -125,15 +126,26 @@ def start_jobboard(*, host: str, port: int, issuer: str, client_id: str, client_
         "--no-access-log",
     ]
     process = subprocess.Popen(command, env=env, preexec_fn=_exit_with_parent)  # noqa: S603 - our own interpreter and app
-    deadline = time.monotonic() + START_SECONDS
-    while not _accepts(host, port):
+    if not wait_until_serving(process, host, [port], timeout=START_SECONDS):
         if process.poll() is not None:
             raise JobBoardError(f"the demo job board exited at start-up (status {process.returncode})")
-        if time.monotonic() > deadline:
-            stop_jobboard(process)
-            raise JobBoardError(f"the demo job board did not start on port {port} within {START_SECONDS:.0f}s")
-        time.sleep(0.1)
+        stop_jobboard(process)
+        raise JobBoardError(f"the demo job board did not start on port {port} within {START_SECONDS:.0f}s")
     return process
+
+
+def wait_until_serving(
+    process: subprocess.Popen[bytes], host: str, ports: Iterable[int], *, timeout: float, interval: float = 0.1
+) -> bool:
+    """Wait until every one of `ports` on `host` accepts connections: True then, False as soon as `process` exits
+    or once `timeout` seconds have passed (`process.poll()` tells which)."""
+    ports = list(ports)
+    deadline = time.monotonic() + timeout
+    while not all(accepts(host, port) for port in ports):
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
 
 
 def stop_jobboard(process: subprocess.Popen[bytes]) -> None:
@@ -166,7 +178,8 @@ def _check_port_free(host: str, port: int) -> None:
             raise JobBoardError(f"port {port} is in use; choose another with --jobboard-port") from None
 
 
-def _accepts(host: str, port: int) -> bool:
+def accepts(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on `host`:`port` (a wildcard address: on 127.0.0.1)."""
     target = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - comparing, not binding
     try:
         with socket.create_connection((target, port), timeout=0.5):

@@ -21,6 +21,7 @@ from idp.web import messages
 from idp.web.board import board_for
 from idp.web.errors import csrf_failed
 from idp.web.params import read_form, read_query_leniently
+from idp.web.redirects import to_login
 from idp.web.request import client_ip, services, session_cookie
 
 FIELDS = {"code": 64, "csrf_token": 128, "next": MAX_CONTINUATION}
@@ -60,11 +61,11 @@ async def _page(request: Request, kind: str) -> Response:
     next_url = safe_next(read_query_leniently(request, QUERY).get("next"))
     active = await _who(request)
     if active is None:
-        return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)
+        return to_login(next_url)
     if not (await services(request).mfa.status(active.user.id)).enabled:
         # Nothing to verify with: set up an authenticator first (that counts as the second factor).
         if active.pending:
-            return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)
+            return to_login(next_url)
         return RedirectResponse("/account/security/totp?" + urlencode({"next": next_url}), status_code=303)
     return await _form(request, kind, next_url, active=active)
 
@@ -80,7 +81,7 @@ async def _submit(request: Request, kind: str) -> Response:
     next_url = safe_next(form["next"])
     active = await _who(request)
     if active is None:
-        return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)
+        return to_login(next_url)
     ip = client_ip(request)
     device = request.cookies.get(idp.cookies.device_name)
     try:
@@ -141,7 +142,7 @@ async def passkey_submit(request: Request) -> Response:
     next_url = safe_next(form["next"])
     active = await _who(request)
     if active is None:
-        return RedirectResponse("/login?" + urlencode({"next": next_url}), status_code=303)
+        return to_login(next_url)
     ip = client_ip(request)
     device = request.cookies.get(idp.cookies.device_name)
     try:

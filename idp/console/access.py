@@ -14,6 +14,7 @@ from idp.services.sessions import ActiveSession
 from idp.web import messages
 from idp.web.errors import error_page
 from idp.web.forms import page_form
+from idp.web.redirects import to_login
 from idp.web.request import client_ip, services, session_cookie
 
 
@@ -48,7 +49,7 @@ async def enter(request: Request, here: str, *, admin: bool = False, recent: boo
     idp = services(request)
     active = await idp.sessions.current(session_cookie(request), allow_pending=True)
     if active is None:
-        return _redirect("/login", next=here)
+        return to_login(here)
     if active.pending:
         # The password is checked and the second step is not done yet: finish that, not the password again.
         return _redirect("/login/verify", next=here)
@@ -59,7 +60,7 @@ async def enter(request: Request, here: str, *, admin: bool = False, recent: boo
         # /login/verify asks for the second factor only, or sends someone without one to enrollment first.
         return _redirect("/login/verify", next=here)
     if recent and not idp.mfa.is_recent(active):
-        return _redirect("/login", next=here, reauth="1")
+        return to_login(here, reauth=True)
     return Staff(active=active, roles=roles, client_ip=client_ip(request))
 
 

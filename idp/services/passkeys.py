@@ -328,22 +328,13 @@ class PasskeyService:
         user = active.user
         reserved = await self._mfa.reserve_attempt(user, client_ip, device=device)
         now = self._now()
-        reason = ""
         passkey: Passkey | None = None
-        verified: VerifiedAuthentication | None = None
         async with self._db.transaction() as session:
             challenge = await self._live_challenge(session, active, AUTHENTICATE)
             credential_id = _credential_id_of(credential)
             if credential_id is not None:
                 passkey = await store.find_by_credential_id(session, credential_id)
-        if challenge is None:
-            reason = "no_challenge"
-        elif passkey is None:
-            reason = "unknown_passkey"
-        elif passkey.user_id != user.id:
-            reason = "passkey_of_another_person"
-        else:
-            verified, reason = self._verify_assertion(credential, challenge, passkey, require_user_verification=False)
+        verified, reason = self._verify_own_assertion(credential, challenge, passkey, user.id)
         if not reason:
             assert passkey is not None
             assert challenge is not None
@@ -531,18 +522,10 @@ class PasskeyService:
         challenge = self._open_reset_proof(token, proof)
         credential_id = _credential_id_of(credential)
         passkey: Passkey | None = None
-        verified: VerifiedAuthentication | None = None
         if challenge is not None and credential_id is not None:
             async with self._db.transaction() as session:
                 passkey = await store.find_by_credential_id(session, credential_id)
-        if challenge is None:
-            reason = "no_challenge"
-        elif passkey is None:
-            reason = "unknown_passkey"
-        elif passkey.user_id != user.id:
-            reason = "passkey_of_another_person"
-        else:
-            verified, reason = self._verify_assertion(credential, challenge, passkey, require_user_verification=False)
+        verified, reason = self._verify_own_assertion(credential, challenge, passkey, user.id)
         if reason or passkey is None or challenge is None or verified is None:
             await self._mfa.failed_attempt(user, client_ip, "passkey", reserved, reason=reason)
             raise PasskeyRefused(reason)
@@ -595,6 +578,20 @@ class PasskeyService:
         return challenge
 
     # -- helpers ------------------------------------------------------------------------------------------------
+
+    def _verify_own_assertion(
+        self, credential: str, challenge: str | None, passkey: Passkey | None, owner_id: str
+    ) -> tuple[VerifiedAuthentication | None, str]:
+        """`_verify_assertion` for a person already known (the second step, a password reset): the assertion must
+        answer a live challenge with a passkey of `owner_id`; the verified result, or None and the first reason
+        it was refused."""
+        if challenge is None:
+            return None, "no_challenge"
+        if passkey is None:
+            return None, "unknown_passkey"
+        if passkey.user_id != owner_id:
+            return None, "passkey_of_another_person"
+        return self._verify_assertion(credential, challenge, passkey, require_user_verification=False)
 
     def _verify_assertion(
         self,

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from idp.config import Settings
 from tests.conftest import FAST_ARGON2, Running, drop_pg_database, recreate_pg_database
 from tests.support.pages import submit_login
+from tests.support.ports import free_port
 
 StartApp = Callable[[Settings], Coroutine[Any, Any, Running]]
 IDP = [sys.executable, "-m", "idp.cli"]
@@ -238,12 +238,6 @@ def test_no_command_is_a_usage_error(tmp_path: Path) -> None:
 
 
 # --- `idp serve`: a real server process on a free port ---
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_serve_migrates_serves_and_logs_only_json(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 
 from idp.cli import DEMO_EMAIL, DEMO_PASSWORD
-from tests.support.live import accepts, free_port, stop, wait_until_closed, wait_until_serving
+from tests.support.live import accepts, stop, wait_until_closed, wait_until_serving
+from tests.support.ports import free_port
 
 START_SECONDS = 60.0
 _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')

@@ -17,8 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.test_cli import IDP, assert_one_line_failure, free_port, run_idp
+from tests.cli.test_cli import IDP, assert_one_line_failure, run_idp
 from tests.conftest import FAST_ARGON2, drop_pg_database, recreate_pg_database
+from tests.support.ports import free_port
 
 # Short, so the test waits little; the bound it checks is a few times this, far below "for ever".
 REQUEST_TIMEOUT = 1.0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,11 @@ from idp.config import Settings
 from idp.container import Idp, build_services
 from idp.ops.metrics import Metrics
 from tests.conftest import run_sync
+from tests.support.ports import free_port
 
 IDP = [sys.executable, "-m", "idp.cli"]
 START_SECONDS = 30.0
 STOP_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def idp_env(settings: dict[str, object]) -> dict[str, str]:

@@ -15,7 +15,8 @@ import httpx
 
 from idp.container import Idp
 from tests.conftest import FAST_ARGON2, drop_pg_database, recreate_pg_database
-from tests.replicas.processes import Replica, free_port, run_cli, with_services
+from tests.replicas.processes import Replica, run_cli, with_services
+from tests.support.ports import free_port
 from tests.support.receiver import receiver, validate_logout_token
 
 PASSWORD = "a long and correct password"

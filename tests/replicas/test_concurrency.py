@@ -22,8 +22,9 @@ import pytest
 
 from idp.container import Idp
 from tests.conftest import FAST_ARGON2, drop_pg_database, recreate_pg_database, run_sync
-from tests.replicas.processes import Replica, free_port, run_cli, with_services
+from tests.replicas.processes import Replica, run_cli, with_services
 from tests.support.mfa import secret_from, totp_code
+from tests.support.ports import free_port
 
 WIDTH = 32
 PASSWORD = "a long and correct password"

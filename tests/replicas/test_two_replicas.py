@@ -27,8 +27,9 @@ from joserfc.jwk import KeySet
 
 from idp.container import Idp
 from tests.conftest import FAST_ARGON2, drop_pg_database, recreate_pg_database
-from tests.replicas.processes import Replica, free_port, run_cli, with_services
+from tests.replicas.processes import Replica, run_cli, with_services
 from tests.support.mfa import secret_from, totp_code
+from tests.support.ports import free_port
 
 PASSWORD = "a long and correct password"
 REDIRECT_URI = "https://jobs.example/callback"

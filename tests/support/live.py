@@ -1,6 +1,5 @@
 """A real idp on a real port (uvicorn in a thread, the wall clock) and a scripted browser, for RP libraries; and
-the helpers for servers run as child processes (a free port, waiting until they serve, stopping them, the demo
-job board)."""
+the helpers for servers run as child processes (waiting until they serve, stopping them, the demo job board)."""
 
 from __future__ import annotations
 
@@ -22,11 +21,12 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import uvicorn
 
+from idp import demo
 from idp.app import create_app
 from idp.config import Settings
 from idp.container import Idp
-from idp.demo import jobboard_dir
 from tests.conftest import FAST_ARGON2
+from tests.support.ports import free_port
 
 PASSWORD = "a long and correct password"
 EMAIL = "person@example.com"
@@ -150,20 +150,9 @@ class Browser:
 # -- servers in child processes ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (the OS picks it; a race with other processes is possible but rare)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def accepts(port: int) -> bool:
     """Whether something accepts TCP connections on 127.0.0.1:`port`."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    return demo.accepts("127.0.0.1", port)
 
 
 def wait_until_serving(
@@ -176,12 +165,9 @@ def wait_until_serving(
     interval: float = 0.05,
 ) -> None:
     """Return once every port accepts connections; fail with the process's `log` if it exits or `timeout` passes."""
-    ports = list(ports)
-    deadline = time.monotonic() + timeout
-    while not all(accepts(port) for port in ports):
+    if not demo.wait_until_serving(process, "127.0.0.1", ports, timeout=timeout, interval=interval):
         assert process.poll() is None, f"{what} exited ({process.returncode}):\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"{what} did not start:\n{log.read_text()}"
-        time.sleep(interval)
+        raise AssertionError(f"{what} did not start:\n{log.read_text()}")
 
 
 def wait_until_closed(port: int, *, message: str, timeout: float = 10.0) -> None:
@@ -232,7 +218,7 @@ def job_board(live_idp: LiveIdp, name: str, log_dir: Path) -> Iterator[str]:
         "-m",
         "uvicorn",
         "--app-dir",
-        str(jobboard_dir()),
+        str(demo.jobboard_dir()),
         "--factory",
         "app:create_app_from_env",
         "--host",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,13 +13,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.support.ports import free_port
+
 LINK = re.compile(r"https?://\S+?(?=[\s<\"']|$)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Inbox:

@@ -16,7 +16,8 @@ from idp.services.mail import SUBJECTS
 from idp.store.models import OutboxMessage
 from tests.conftest import Running
 from tests.http.account.conftest import deliver_mail
-from tests.support.smtp import SmtpServer, free_port, html_of, links_in, smtp_server, text_of
+from tests.support.ports import free_port
+from tests.support.smtp import SmtpServer, html_of, links_in, smtp_server, text_of
 
 StartApp = Callable[[Settings], Coroutine[Any, Any, Running]]
 LINK = "http://testserver/password/reset?token=SECRET-TOKEN-VALUE"
