@@ -244,7 +244,8 @@ class Metrics:
         event.listen(db.engine.sync_engine, "handle_error", failed)
         event.listen(db.engine.sync_engine, "do_connect", connecting)
 
-        # The hot statements' own asyncpg pool (PostgreSQL) passes no SQLAlchemy event: it reports by itself.
+        # The hot statements' own pool of asyncpg connections (PostgreSQL) passes no SQLAlchemy event:
+        # it reports by itself.
         hot = db.hot
         if isinstance(hot, AsyncpgHotStore):
             hot_name = "hot" if pool == "main" else f"{pool}-hot"
