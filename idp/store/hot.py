@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -319,7 +319,7 @@ class ConnectionPool:
     connection straight to the oldest waiter, and drops a connection that died or was interrupted mid-statement.
     """
 
-    def __init__(self, size: int, connect: dict[str, Any], *, idle_seconds: float = 300.0) -> None:
+    def __init__(self, size: int, connect: Mapping[str, Any], *, idle_seconds: float = 300.0) -> None:
         self.size = size
         self._connect = connect
         self._idle_seconds = idle_seconds
