@@ -64,7 +64,10 @@ async def add_hits(session: AsyncSession, keys: Sequence[str], at: datetime) -> 
     if not keys:
         return []
     rows = [{"key": key, "at": at} for key in keys]
-    result = await session.execute(insert(RateLimitHit).values(rows).returning(RateLimitHit.id))
+    # The rows as parameters, not in the statement (`.values(rows)`): then SQLAlchemy caches the compiled INSERT
+    # and still sends it as one multi-row statement ("insertmanyvalues"); built into the statement it was compiled
+    # again on every sign-in.
+    result = await session.execute(insert(RateLimitHit).returning(RateLimitHit.id), rows)
     return list(result.scalars())
 
 
