@@ -20,9 +20,12 @@ async def enqueue(session: AsyncSession, rows: Sequence[dict[str, object]]) -> i
         return 0
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(OutboxMessage).values(list(rows)).on_conflict_do_nothing(index_elements=["kind", "dedupe_key"])
-    result = await session.execute(statement)
-    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
+    # The rows as parameters (one multi-row INSERT, compiled once and cached), not built into the statement.
+    statement = (
+        insert(OutboxMessage).on_conflict_do_nothing(index_elements=["kind", "dedupe_key"]).returning(OutboxMessage.id)
+    )
+    result = await session.execute(statement, list(rows))
+    return len(result.all())
 
 
 async def any_due(session: AsyncSession, now: datetime) -> bool:
