@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,11 +24,12 @@ async def has_confirmed_totp(session: AsyncSession, user_id: str) -> bool:
 
 
 async def has_second_factor(session: AsyncSession, user_id: str) -> bool:
-    """Two-step verification is on: a confirmed authenticator or at least one passkey."""
-    if await has_confirmed_totp(session, user_id):
-        return True
-    query = select(Passkey.id).where(Passkey.user_id == user_id).limit(1)
-    return (await session.execute(query)).first() is not None
+    """Two-step verification is on: a confirmed authenticator or at least one passkey (one statement)."""
+    totp = select(TotpCredential.user_id).where(
+        TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_not(None)
+    )
+    passkey = select(Passkey.id).where(Passkey.user_id == user_id)
+    return bool((await session.execute(select(or_(totp.exists(), passkey.exists())))).scalar())
 
 
 async def find_enrollment(session: AsyncSession, session_id_hash: str) -> TotpEnrollment | None:

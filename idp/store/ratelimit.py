@@ -1,8 +1,8 @@
 """SQL for rate-limit hits (one row per counted failure, counted over a sliding window) and known devices.
 
-Every delete of hits on the request path first locks its rows in one order (ascending id) in one statement, so
-concurrent sign-ins that take back their reservations and clear an account's failures wait for each other but
-never deadlock (PostgreSQL otherwise locks in scan order, which differs between statements).
+Every delete or update of hits on the request path locks its rows in one order (ascending id), in a subquery of
+the same statement, so concurrent sign-ins that take back their reservations and clear an account's failures wait
+for each other but never deadlock (PostgreSQL otherwise locks in scan order, which differs between statements).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, delete, false, func, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, case, delete, false, func, insert, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,13 +71,15 @@ async def add_hits(session: AsyncSession, keys: Sequence[str], at: datetime) -> 
     return list(result.scalars())
 
 
+def _locked_in_id_order(condition: ColumnElement[bool]) -> Select[int]:
+    # The subquery's ORDER BY id FOR UPDATE takes the row locks in id order before the outer statement touches a
+    # row, in the same statement (PostgreSQL; SQLite has one writer and no row locks, so FOR UPDATE is not sent).
+    return select(RateLimitHit.id).where(condition).order_by(RateLimitHit.id).with_for_update()
+
+
 async def _delete_in_id_order(session: AsyncSession, condition: ColumnElement[bool]) -> int:
-    # SELECT ... ORDER BY id FOR UPDATE takes the row locks in id order; the DELETE then waits for nothing.
-    locked = await session.execute(select(RateLimitHit.id).where(condition).order_by(RateLimitHit.id).with_for_update())
-    ids = list(locked.scalars())
-    if ids:
-        await session.execute(delete(RateLimitHit).where(RateLimitHit.id.in_(ids)))
-    return len(ids)
+    result = await session.execute(delete(RateLimitHit).where(RateLimitHit.id.in_(_locked_in_id_order(condition))))
+    return result.rowcount or 0  # type: ignore[attr-defined]  # DML runs to a CursorResult; execute() is typed Result
 
 
 async def delete_hits(session: AsyncSession, ids: Sequence[int], *, keys: Sequence[str] = ()) -> int:
@@ -98,12 +100,8 @@ async def settle_hits(session: AsyncSession, ids: Sequence[int]) -> None:
     """Mark reservations as failures (the attempt was checked and was wrong); locks taken in id order."""
     if not ids:
         return
-    locked = await session.execute(
-        select(RateLimitHit.id).where(RateLimitHit.id.in_(list(ids))).order_by(RateLimitHit.id).with_for_update()
-    )
-    present = list(locked.scalars())
-    if present:
-        await session.execute(update(RateLimitHit).where(RateLimitHit.id.in_(present)).values(settled=True))
+    locked = _locked_in_id_order(RateLimitHit.id.in_(list(ids)))
+    await session.execute(update(RateLimitHit).where(RateLimitHit.id.in_(locked)).values(settled=True))
 
 
 async def purge_hits(session: AsyncSession, before: datetime) -> int:
