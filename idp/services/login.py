@@ -6,12 +6,15 @@ Later steps (the second factor) extend the methods recorded on the session; `amr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.auth.passwords import MAX_PASSWORD_LENGTH, PasswordPool
 from idp.clock import Clock
 from idp.errors import InvalidCredentials, NotFound, Overloaded, RateLimited
 from idp.services.audit import AuditLog
-from idp.services.ratelimit import RateLimiter
+from idp.services.ratelimit import Limit, RateLimiter
 from idp.services.sessions import SessionService
 from idp.services.users import MAX_EMAIL_LENGTH, normalize_email
 from idp.store import importer as import_store
@@ -67,18 +70,11 @@ class LoginService:
         email_norm = normalize_email(email)[:MAX_EMAIL_LENGTH]
 
         # The attempt is counted as a failure and committed before it is checked, so concurrent guesses see each
-        # other and a burst cannot slip under the limit; a refusal or a success takes the reservation back.
-        async with self._db.transaction() as session:
-            user = await users_store.find_user_by_email(session, email_norm) if email_norm else None
-            # An account imported from job boards has no idp password yet, only the boards' hashes (INTERFACE §7).
-            legacy = (
-                await import_store.legacy_hashes_of(session, user.id)
-                if user is not None and user.password_hash is None
-                else []
-            )
-            # A browser that signed in to this account before has its own counter: strangers cannot lock it out.
-            limits = await self._limiter.sign_in_limits(session, email_norm, user, client_ip, device)
-            reserved = await self._limiter.record_failure(session, limits)
+        # other and a burst cannot slip under the limit; a refusal or a success takes the reservation back. The
+        # look-up reads without a transaction and the reservation is one INSERT, atomic and committed by itself:
+        # no BEGIN/COMMIT round trips before the hash.
+        user, legacy, limits = await self._db.read(partial(self._look_up, email_norm, client_ip, device))
+        reserved = await self._db.write_one(partial(self._limiter.record_failure, limits=limits))
 
         # Check phase: short transactions, released before the slow hash so no connection waits on argon2.
         try:
@@ -163,6 +159,20 @@ class LoginService:
                     session, "login.success", user_id=user.id, client_ip=client_ip, methods=" ".join(methods)
                 )
         return SignIn(user=user, session_cookie=cookie, methods=methods, pending=pending, device_cookie=device_cookie)
+
+    async def _look_up(
+        self, email_norm: str, client_ip: str, device: str | None, session: AsyncSession
+    ) -> tuple[User | None, list[str], list[Limit]]:
+        """The account, its imported hashes if it has no idp password yet (INTERFACE §7), and the attempt's limits."""
+        user = await users_store.find_user_by_email(session, email_norm) if email_norm else None
+        legacy = (
+            await import_store.legacy_hashes_of(session, user.id)
+            if user is not None and user.password_hash is None
+            else []
+        )
+        # A browser that signed in to this account before has its own counter: strangers cannot lock it out.
+        limits = await self._limiter.sign_in_limits(session, email_norm, user, client_ip, device)
+        return user, legacy, limits
 
     async def unlock(self, user_id: str, *, actor: str, client_ip: str = "") -> User:
         """An operator clears every attempt limit on the account (device-bound ones included); audited."""
