@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 
-from idp.auth.passwords import PasswordPool
+from idp.auth.passwords import HASH_NICENESS, PasswordPool
 from idp.errors import Overloaded
 
 
@@ -120,3 +122,24 @@ async def test_queued_counts_jobs_waiting_for_a_worker() -> None:
         assert pool.queued == 0
     finally:
         pool.shutdown()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="per-thread nice values are Linux's")
+async def test_hashing_threads_run_nicer_than_the_event_loop(pool: PasswordPool) -> None:
+    # The pool starts its threads on first use: the threads that appear are its own.
+    before = threads()
+    await asyncio.gather(*(pool.hash("correct horse battery staple") for _ in range(2)))
+    hashing = threads() - before
+    assert hashing
+    loop_nice = nice_of(threading.get_native_id())
+    assert HASH_NICENESS > 0
+    assert {nice_of(thread) for thread in hashing} == {min(19, loop_nice + HASH_NICENESS)}
+
+
+def threads() -> set[int]:
+    return {int(task.name) for task in Path("/proc/self/task").iterdir()}
+
+
+def nice_of(thread: int) -> int:
+    # Field 19 of /proc/self/task/<tid>/stat, counted after the parenthesised command name.
+    return int(Path(f"/proc/self/task/{thread}/stat").read_text().rsplit(")", 1)[1].split()[16])
