@@ -35,19 +35,32 @@ class AuditLog:
         **details: Any,
     ) -> None:
         """Record `type_` (e.g. "login.success") with non-secret `details`."""
-        self._check(details)
         await store.insert_event(
             session,
-            {
-                "at": self._clock.now(),
-                "type": type_,
-                "outcome": outcome,
-                "actor": actor[:100],
-                "user_id": user_id,
-                "client_ip": client_ip[:45],
-                "details": json.dumps(details, default=str, sort_keys=True),
-            },
+            self.event_row(type_, user_id=user_id, actor=actor, client_ip=client_ip, outcome=outcome, **details),
         )
+
+    def event_row(
+        self,
+        type_: str,
+        *,
+        user_id: str | None = None,
+        actor: str = "",
+        client_ip: str = "",
+        outcome: str = "success",
+        **details: Any,
+    ) -> dict[str, object]:
+        """The row `record` writes, for a caller that writes it with other rows in one statement."""
+        self._check(details)
+        return {
+            "at": self._clock.now(),
+            "type": type_,
+            "outcome": outcome,
+            "actor": actor[:100],
+            "user_id": user_id,
+            "client_ip": client_ip[:45],
+            "details": json.dumps(details, default=str, sort_keys=True),
+        }
 
     async def record_many(
         self,

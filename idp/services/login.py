@@ -18,9 +18,9 @@ from idp.services.ratelimit import Limit, RateLimiter
 from idp.services.sessions import SessionService
 from idp.services.users import MAX_EMAIL_LENGTH, normalize_email
 from idp.store import importer as import_store
-from idp.store import mfa as mfa_store
 from idp.store import users as users_store
 from idp.store.db import Database
+from idp.store.hot import SignInFinish
 from idp.store.models import User
 
 
@@ -130,34 +130,39 @@ class LoginService:
             new_hash = await self._passwords.hash(candidate)
 
         methods = ("pwd",)
-        async with self._db.transaction() as session:
-            if legacy and new_hash:
-                await users_store.set_password_hash(session, user.id, new_hash, self._clock.now())
-                await self._audit.record(
-                    session, "login.imported_password_adopted", user_id=user.id, client_ip=client_ip
-                )
-            elif new_hash:
-                await users_store.set_password_hash(session, user.id, new_hash, self._clock.now())
-            # A person with two-step verification is not signed in until the second step passes.
-            pending = await mfa_store.has_second_factor(session, user.id)
-            # Session fixation: whatever session the browser had is ended and a fresh id is issued.
-            await self._sessions.end(session, previous_cookie)
-            cookie = await self._sessions.create(
-                session, user, methods, client_ip=client_ip, user_agent=user_agent, pending=pending
+        if new_hash or previous_cookie:
+            async with self._db.transaction() as session:
+                if new_hash:
+                    await users_store.set_password_hash(session, user.id, new_hash, self._clock.now())
+                if legacy and new_hash:
+                    await self._audit.record(
+                        session, "login.imported_password_adopted", user_id=user.id, client_ip=client_ip
+                    )
+                # Session fixation: whatever session the browser had is ended before a fresh id is issued.
+                await self._sessions.end(session, previous_cookie)
+
+        cookie, row = self._sessions.new_row(user.id, methods, client_ip=client_ip, user_agent=user_agent)
+        device_cookie, device_hash = self._limiter.device_of(device, user.id)
+        # One transaction (on PostgreSQL one statement) decides and writes the rest. A person with two-step
+        # verification is not signed in until the second step passes, and their failure count stays until the code
+        # is right, so a known password cannot be used to reset it between code guesses. The browser is known to
+        # the account from now on either way (so a stranger cannot lock the person out of the second step either).
+        pending = await self._db.hot.finish_sign_in(
+            SignInFinish(
+                user_id=user.id,
+                session=row,
+                expires_at=self._sessions.expiry(pending=False),
+                pending_expires_at=self._sessions.expiry(pending=True),
+                device_hash=device_hash,
+                now=self._clock.now(),
+                hit_ids=tuple(reserved),
+                clear_keys=tuple(limit.key for limit in limits[:1]),
+                signed_in_event=self._audit.event_row(
+                    "login.success", user_id=user.id, client_ip=client_ip, methods=" ".join(methods)
+                ),
+                pending_event=self._audit.event_row("login.password_ok", user_id=user.id, client_ip=client_ip),
             )
-            # The browser is known to this account from now on (the password was right; a person with two-step
-            # verification gets it at this step too, so a stranger cannot lock them out of the second step either).
-            device_cookie = await self._limiter.remember_device(session, device, user)
-            # The account's failure count stays until the code is right, so a known password cannot be used to
-            # reset it between code guesses. Taking back the reservation and clearing the count are one ordered
-            # delete: concurrent sign-ins of one account wait for each other but never deadlock.
-            await self._limiter.release(session, reserved, clear=None if pending else limits[:1])
-            if pending:
-                await self._audit.record(session, "login.password_ok", user_id=user.id, client_ip=client_ip)
-            else:
-                await self._audit.record(
-                    session, "login.success", user_id=user.id, client_ip=client_ip, methods=" ".join(methods)
-                )
+        )
         return SignIn(user=user, session_cookie=cookie, methods=methods, pending=pending, device_cookie=device_cookie)
 
     async def _look_up(

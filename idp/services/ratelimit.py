@@ -114,11 +114,10 @@ class RateLimiter:
         """The keyed hash under which a (device, account) pair is known; the cookie itself is never stored."""
         return hmac_hex(self._device_key, "device", device, user_id)
 
-    async def remember_device(self, session: AsyncSession, device: str | None, user: User) -> str:
-        """Record that this browser signed in to `user`; returns its device cookie (a new one if it had none)."""
+    def device_of(self, device: str | None, user_id: str) -> tuple[str, str]:
+        """The browser's device cookie (a new one if it had none or a forged one) and its keyed hash for `user_id`."""
         kept = device if device is not None and plausible_device(device) else new_opaque(32)
-        await store.remember_device(session, self.device_hash(kept, user.id), user.id, self._clock.now())
-        return kept
+        return kept, self.device_hash(kept, user_id)
 
     async def check(self, session: AsyncSession, limits: list[Limit]) -> None:
         """Raise RateLimited (with the seconds until the window frees a slot) if any limit is reached, counting

@@ -17,7 +17,7 @@ from idp.store import outbox as outbox_store
 from idp.store import passkeys as passkeys_store
 from idp.store import sessions as store
 from idp.store.db import Database
-from idp.store.models import LoginSession, User
+from idp.store.models import User
 
 # Writing last_seen on every request would turn each page view into a write; a minute's slack is harmless.
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -142,27 +142,49 @@ class SessionService:
 
         A `pending` session has passed the password only and signs nobody in until the second step.
         """
-        now = self._clock.now()
-        cookie = new_opaque(32)
-        if expires_at is None:
-            expires_at = now + (PENDING_LIFETIME if pending else self.absolute)
+        cookie, row = self.new_row(
+            user.id,
+            methods,
+            client_ip=client_ip,
+            user_agent=user_agent,
+            created_at=created_at,
+            sid=sid,
+            auth_time=auth_time,
+        )
         await store.insert_session(
-            session,
-            LoginSession(
-                id_hash=sha256_hex(cookie),
-                user_id=user.id,
-                created_at=created_at or now,
-                last_seen_at=now,
-                expires_at=expires_at,
-                auth_time=auth_time or now,
-                methods=" ".join(methods),
-                sid=sid or new_opaque(24),
-                client_ip=client_ip[:45],
-                user_agent=user_agent[:MAX_USER_AGENT],
-                pending=pending,
-            ),
+            session, {**row, "pending": pending, "expires_at": expires_at or self.expiry(pending=pending)}
         )
         return cookie
+
+    def new_row(
+        self,
+        user_id: str,
+        methods: tuple[str, ...],
+        *,
+        client_ip: str = "",
+        user_agent: str = "",
+        created_at: datetime | None = None,
+        sid: str | None = None,
+        auth_time: datetime | None = None,
+    ) -> tuple[str, dict[str, object]]:
+        """A new session's cookie and its row, without `pending` and `expires_at` (see `expiry`)."""
+        now = self._clock.now()
+        cookie = new_opaque(32)
+        return cookie, {
+            "id_hash": sha256_hex(cookie),
+            "user_id": user_id,
+            "created_at": created_at or now,
+            "last_seen_at": now,
+            "auth_time": auth_time or now,
+            "methods": " ".join(methods),
+            "sid": sid or new_opaque(24),
+            "client_ip": client_ip[:45],
+            "user_agent": user_agent[:MAX_USER_AGENT],
+        }
+
+    def expiry(self, *, pending: bool) -> datetime:
+        """When a session started now ends: soon if it waits for the second step, else after the absolute lifetime."""
+        return self._clock.now() + (PENDING_LIFETIME if pending else self.absolute)
 
     async def resolve(
         self, session: AsyncSession, cookie: str | None, *, allow_pending: bool = False, read_only: bool = False

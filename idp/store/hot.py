@@ -1,4 +1,5 @@
-"""The hot statements: token lookups for introspection and userinfo, token inserts, and refresh rotation.
+"""The hot statements: token lookups for introspection and userinfo, token inserts, refresh rotation, and the writes
+that end a correct password step.
 
 Two implementations with one behaviour (tests/store/test_hot.py runs both): `OrmHotStore` through SQLAlchemy (SQLite,
 and the reference), and `AsyncpgHotStore` for PostgreSQL, which sends each statement through asyncpg directly:
@@ -22,7 +23,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import asyncpg
 
+from idp.store import audit as audit_store
 from idp.store import grants as orm
+from idp.store import mfa as mfa_store
+from idp.store import ratelimit as ratelimit_store
+from idp.store import sessions as sessions_store
 
 if TYPE_CHECKING:
     from idp.store.db import Database
@@ -110,6 +115,30 @@ class Rotated:
     email_verified: bool
 
 
+@dataclass(frozen=True, slots=True)
+class SignInFinish:
+    """The writes that end a correct password, together: the session (waiting for the second step if the person has
+    a second factor), the known device, the limiter's reservation taken back (and with no second step to come, the
+    account's failures cleared, in the same ordered delete), and the audit event."""
+
+    user_id: str
+    session: Mapping[str, object]  # login_sessions row: SESSION_COLUMNS, without pending and expires_at
+    expires_at: datetime  # signed in
+    pending_expires_at: datetime  # waiting for the second step
+    device_hash: str  # known_devices key
+    now: datetime
+    hit_ids: tuple[int, ...]
+    clear_keys: tuple[str, ...]  # cleared only when no second step follows
+    signed_in_event: Mapping[str, object]  # audit_events row: AUDIT_COLUMNS
+    pending_event: Mapping[str, object]
+
+
+SESSION_COLUMNS = (
+    "id_hash", "user_id", "created_at", "last_seen_at", "auth_time", "methods", "sid", "client_ip", "user_agent"
+)  # fmt: skip
+AUDIT_COLUMNS = ("at", "type", "outcome", "actor", "user_id", "client_ip", "details")
+
+
 class HotStore(Protocol):
     """The statements of the hot path, one round trip each."""
 
@@ -121,6 +150,10 @@ class HotStore(Protocol):
         """Use a live, unexpired refresh token of the client whose person is enabled and whose requested scopes
         were granted, and insert the new access (and refresh) token, atomically; None, with nothing changed,
         for any other case (the caller then finds out which, and handles reuse)."""
+        ...
+
+    async def finish_sign_in(self, finish: SignInFinish) -> bool:
+        """Make `finish`'s writes atomically; whether the session waits for a second step."""
         ...
 
     async def close(self) -> None:
@@ -250,6 +283,17 @@ class OrmHotStore:
             bool(email_claims.get("email_verified", False)),
         )
 
+    async def finish_sign_in(self, finish: SignInFinish) -> bool:
+        f = finish
+        async with self._db.transaction() as session:
+            pending = await mfa_store.has_second_factor(session, f.user_id)
+            expires_at = f.pending_expires_at if pending else f.expires_at
+            await sessions_store.insert_session(session, {**f.session, "pending": pending, "expires_at": expires_at})
+            await ratelimit_store.remember_device(session, f.device_hash, f.user_id, f.now)
+            await ratelimit_store.delete_hits(session, f.hit_ids, keys=() if pending else f.clear_keys)
+            await audit_store.insert_event(session, dict(f.pending_event if pending else f.signed_in_event))
+        return pending
+
 
 _SELECT_GRANT_ROW = (
     "SELECT t.token_hash, t.kind, t.client_id, t.user_id, t.scope, t.acr, t.auth_time, t.created_at, t.expires_at,"
@@ -308,6 +352,48 @@ def _insert_tokens_statement(count: int) -> str:
 
 _INSERT_TOKEN = _insert_tokens_statement(1)
 _INSERT_TWO_TOKENS = _insert_tokens_statement(2)
+
+
+def _finish_sign_in_statement() -> str:
+    """One statement for SignInFinish: the second-factor check decides the session's state, its expiry, whether the
+    account's failures go and which audit event is written. The reservation's rows are locked in id order in the
+    DELETE's subquery, as `store.ratelimit` does, so concurrent sign-ins of one account never deadlock."""
+    times = {"created_at", "last_seen_at", "auth_time", "at"}
+
+    def typed(n: int, column: str) -> str:
+        return f"${n}::{'timestamptz' if column in times else 'text'}"
+
+    first = 8
+    session_values = ", ".join(typed(first + i, c) for i, c in enumerate(SESSION_COLUMNS))
+    events = first + len(SESSION_COLUMNS)
+    event_values = ", ".join(
+        f"CASE WHEN pending THEN {typed(events + len(AUDIT_COLUMNS) + i, c)} ELSE {typed(events + i, c)} END"
+        for i, c in enumerate(AUDIT_COLUMNS)
+    )
+    return f"""
+WITH second AS (
+    SELECT EXISTS (SELECT 1 FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NOT NULL)
+        OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) AS pending
+), new_session AS (
+    INSERT INTO login_sessions ({", ".join(SESSION_COLUMNS)}, pending, expires_at)
+    SELECT {session_values}, pending, CASE WHEN pending THEN $4::timestamptz ELSE $3::timestamptz END FROM second
+), device AS (
+    INSERT INTO known_devices (key_hash, user_id, created_at) VALUES ($5, $1, $2)
+    ON CONFLICT (key_hash) DO NOTHING
+), released AS (
+    DELETE FROM ratelimit_hits WHERE id IN (
+        SELECT id FROM ratelimit_hits
+        WHERE id = ANY($6::bigint[]) OR (key = ANY($7::text[]) AND NOT (SELECT pending FROM second))
+        ORDER BY id FOR UPDATE
+    )
+), event AS (
+    INSERT INTO audit_events ({", ".join(AUDIT_COLUMNS)}) SELECT {event_values} FROM second
+)
+SELECT pending FROM second
+"""  # noqa: S608 - only constant column names are interpolated; every value is a bound parameter
+
+
+_FINISH_SIGN_IN = _finish_sign_in_statement()
 
 
 class ConnectionPool:
@@ -529,6 +615,22 @@ class AsyncpgHotStore:
             await self._run(lambda conn: conn.execute(_INSERT_TWO_TOKENS, *values), retry=False)
         else:  # pragma: no cover - the hot path inserts one token or a pair
             raise ValueError("one or two tokens at a time")
+
+    async def finish_sign_in(self, finish: SignInFinish) -> bool:
+        f = finish
+        args = (
+            f.user_id,
+            f.now,
+            f.expires_at,
+            f.pending_expires_at,
+            f.device_hash,
+            list(f.hit_ids),
+            list(f.clear_keys),
+            *(f.session[column] for column in SESSION_COLUMNS),
+            *(f.signed_in_event[column] for column in AUDIT_COLUMNS),
+            *(f.pending_event[column] for column in AUDIT_COLUMNS),
+        )
+        return bool(await self._run(lambda conn: conn.fetchval(_FINISH_SIGN_IN, *args), retry=False))
 
 
 def _is_closed(conn: Any) -> bool:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, select, union, update
+from sqlalchemy import ColumnElement, and_, delete, insert, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.store.models import AuthorizationCode, Client, LoginSession, Token, User
 
 
-async def insert_session(session: AsyncSession, row: LoginSession) -> None:
-    session.add(row)
-    await session.flush()
+async def insert_session(session: AsyncSession, row: Mapping[str, object]) -> None:
+    """Insert one session row (column values; the cookie itself is never stored)."""
+    await session.execute(insert(LoginSession), [dict(row)])
 
 
 async def find_session_with_user(session: AsyncSession, id_hash: str) -> tuple[LoginSession, User] | None:

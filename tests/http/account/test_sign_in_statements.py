@@ -15,13 +15,16 @@ from tests.support.pages import PASSWORD, csrf_token, make_user
 
 # Before the hash, outside a transaction: the account; the limiter's reservation (one multi-row INSERT); its count.
 # After it, in one transaction: is there a second factor (TOTP or passkey, one SELECT); the session; the known
-# device; the reservation taken back (one DELETE whose subquery locks in id order); the audit event.
-POST_LOGIN = 8
+# device; the reservation taken back (one DELETE whose subquery locks in id order); the audit event. On PostgreSQL
+# those last five are one statement through asyncpg (store.hot's finish_sign_in).
+POST_LOGIN = {"sqlite": 8, "postgresql": 4}
+THROUGH_SQLALCHEMY = 3  # on PostgreSQL, the ones before the hash
 
 
-async def test_a_sign_in_costs_eight_statements_all_from_the_compiled_cache(running: Running) -> None:
+async def test_a_sign_in_costs_a_fixed_number_of_statements_all_from_the_compiled_cache(running: Running) -> None:
     await make_user(running.idp)
     seen: list[tuple[CacheStats, str]] = []
+    expected = POST_LOGIN["sqlite" if running.idp.db.is_sqlite else "postgresql"]
 
     def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
         if isinstance(context, DefaultExecutionContext) and context.compiled is not None:
@@ -43,8 +46,8 @@ async def test_a_sign_in_costs_eight_statements_all_from_the_compiled_cache(runn
                 if attempt == "warm":
                     event.remove(engine, "before_cursor_execute", record)
             assert answer.status_code == 303
-            assert running.idp.db.statements - before == POST_LOGIN
+            assert running.idp.db.statements - before == expected
             browser.cookies.clear()
 
-    assert len(seen) == POST_LOGIN
+    assert len(seen) == (expected if running.idp.db.is_sqlite else THROUGH_SQLALCHEMY)
     assert [statement for hit, statement in seen if hit is not CacheStats.CACHE_HIT] == []
