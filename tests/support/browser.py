@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 from babel.messages.pofile import read_po
+from playwright.sync_api import Error as PlaywrightError
 
 from idp.i18n import LOCALES_DIR, load_translations
 
@@ -128,16 +129,29 @@ class Screens:
         """Both widths; the phone one must not scroll sideways. Returns the desktop PNG."""
         stem = f"{len(self.taken) // 2 + 1:02d}-{name}"
         self.folder.mkdir(parents=True, exist_ok=True)
-        desktop = page.screenshot(path=self.folder / f"{stem}.png", full_page=True)
+        desktop = _screenshot(page, self.folder / f"{stem}.png")
         page.set_viewport_size(PHONE)
         try:
-            page.screenshot(path=self.folder / f"{stem}-360.png", full_page=True)
+            _screenshot(page, self.folder / f"{stem}-360.png")
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         finally:
             page.set_viewport_size(DESKTOP)
         self.taken += [self.folder / f"{stem}.png", self.folder / f"{stem}-360.png"]
         assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at 360px wide"
         return desktop
+
+
+def _screenshot(page: Page, path: Path) -> bytes:
+    # On a loaded machine Chromium now and then has no frame ready and answers Page.captureScreenshot with "Unable
+    # to capture screenshot"; the page is the same a moment later, so the capture is tried again, up to three times.
+    for attempt in range(3):
+        try:
+            return page.screenshot(path=path, full_page=True)
+        except PlaywrightError as error:
+            if "Unable to capture screenshot" not in str(error) or attempt == 2:
+                raise
+            page.wait_for_timeout(250)
+    raise AssertionError("unreachable")
 
 
 class Person:
