@@ -170,10 +170,10 @@ class RateLimiter:
         while too, so a replica dying mid-attempt leaves nothing uncounted)."""
         await store.settle_hits(session, hit_ids)
 
-    async def release(self, session: AsyncSession, hit_ids: list[int], *, clear: list[Limit] | None = None) -> None:
-        """Take back hits reserved by `record_failure` for an attempt that turned out not to be a failure, and
-        with `clear`, forget those limits' failures too (a success); one ordered delete, so never a deadlock."""
-        await store.delete_hits(session, hit_ids, keys=[limit.key for limit in clear or []])
+    async def release(self, session: AsyncSession, hit_ids: list[int]) -> None:
+        """Take back hits reserved by `record_failure` for an attempt that turned out not to be a failure (a
+        successful sign-in does this and clears the account's failures in its last statement, store.hot)."""
+        await store.delete_hits(session, hit_ids)
 
     async def reset(self, session: AsyncSession, limit: Limit) -> None:
         await store.clear_hits(session, [limit.key])
