@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,20 +16,21 @@ async def find_totp(session: AsyncSession, user_id: str) -> TotpCredential | Non
     return await session.get(TotpCredential, user_id)
 
 
-async def has_confirmed_totp(session: AsyncSession, user_id: str) -> bool:
-    query = select(TotpCredential.user_id).where(
+def _confirmed_totp(user_id: str) -> Select[str]:
+    return select(TotpCredential.user_id).where(
         TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_not(None)
     )
-    return (await session.execute(query)).first() is not None
+
+
+async def has_confirmed_totp(session: AsyncSession, user_id: str) -> bool:
+    """An authenticator app is set up and confirmed."""
+    return (await session.execute(_confirmed_totp(user_id))).first() is not None
 
 
 async def has_second_factor(session: AsyncSession, user_id: str) -> bool:
     """Two-step verification is on: a confirmed authenticator or at least one passkey (one statement)."""
-    totp = select(TotpCredential.user_id).where(
-        TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_not(None)
-    )
     passkey = select(Passkey.id).where(Passkey.user_id == user_id)
-    return bool((await session.execute(select(or_(totp.exists(), passkey.exists())))).scalar())
+    return bool((await session.execute(select(or_(_confirmed_totp(user_id).exists(), passkey.exists())))).scalar())
 
 
 async def find_enrollment(session: AsyncSession, session_id_hash: str) -> TotpEnrollment | None:
