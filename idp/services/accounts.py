@@ -348,6 +348,7 @@ class AccountService:
         password_hash = await self._passwords.hash(new)
         now = self._clock.now()
         async with self._db.transaction() as session:
+            # Its first statement updates the person's row: that holds it as `users_store.lock_person` would.
             await users_store.set_password_hash(session, user.id, password_hash, now)
             await store.use_all_of_user(session, user.id, RESET, now)
             ended = await end_sessions_and_tokens(session, user.id, now, keep=active.id_hash)
@@ -479,7 +480,7 @@ class AccountService:
             await self._mfa.verify_any(user, code, client_ip=client_ip)
         now = self._clock.now()
         async with self._db.transaction() as session:
-            fresh = await users_store.find_user(session, user.id)
+            fresh = await users_store.lock_person(session, user.id)
             if fresh is None:
                 raise InvalidCredentials("the account is already gone")
             ended = await erase_person(session, fresh, now, limiter=self._limiter)

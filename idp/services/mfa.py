@@ -26,6 +26,7 @@ from idp.store import importer as import_store
 from idp.store import mfa as store
 from idp.store import passkeys as passkeys_store
 from idp.store import sessions as sessions_store
+from idp.store import users as users_store
 from idp.store.db import Database
 from idp.store.models import User
 
@@ -165,6 +166,7 @@ class MfaService:
             raise InvalidCode("wrong code")
         codes = backup_codes.generate()
         async with self._db.transaction() as session:
+            await users_store.lock_person(session, user.id)
             sealed = self._sealer.seal(secret.encode(), aad=user.id)
             if not await store.enable_totp(session, user.id, sealed, step, now):
                 raise Conflict("two-step verification is already on")
@@ -263,6 +265,7 @@ class MfaService:
         await self.verify_any(active.user, code, client_ip=client_ip)
         now = self._clock.now()
         async with self._db.transaction() as session:
+            await users_store.lock_person(session, active.user.id)
             await store.delete_totp(session, active.user.id)
             await store.delete_backup_codes(session, active.user.id)
             await passkeys_store.delete_all_of_user(session, active.user.id)

@@ -261,6 +261,8 @@ class PasskeyService:
         cookie: str | None = None
         codes: list[str] | None = None
         async with self._db.transaction() as session:
+            # The person first: the first passkey turns two-step verification on and ends their other sessions.
+            await users_store.lock_person(session, user.id)
             # Used up with the passkey it let in: a second answer to the same challenge finds it gone.
             if not await store.consume_challenge(session, active.id_hash, REGISTER, challenge):
                 raise PasskeyRefused("the challenge was used meanwhile")

@@ -94,8 +94,12 @@ def check_name(name: str) -> str:
     return name
 
 
-async def _find(session: AsyncSession, user_id: str) -> User:
-    user = await store.find_user(session, user_id) if len(user_id) <= 36 else None
+async def _find(session: AsyncSession, user_id: str, *, lock: bool = False) -> User:
+    """The person, or NotFound; with `lock`, their row is held first (`store.lock_person`)."""
+    if len(user_id) > 36:
+        user = None
+    else:
+        user = await (store.lock_person if lock else store.find_user)(session, user_id)
     if user is None:
         raise NotFound("no user with this id")
     return user
@@ -210,7 +214,7 @@ class UserService:
             values["disabled"] = disabled
         now = self._clock.now()
         async with self._db.transaction() as session:
-            user = await _find(session, user_id)
+            user = await _find(session, user_id, lock=True)
             if values:
                 values["updated_at"] = now
                 await store.update_user(session, user_id, values)
@@ -231,7 +235,7 @@ class UserService:
         """An operator deletes the account: the same erasure as the person's own (`erase_person`), and a notice."""
         now = self._clock.now()
         async with self._db.transaction() as session:
-            user = await _find(session, user_id)
+            user = await _find(session, user_id, lock=True)
             ended = await erase_person(session, user, now, limiter=self._limiter)
             if self._notices is not None:
                 await self._notices.send(session, user, ACCOUNT_DELETED, now=now)
@@ -246,7 +250,7 @@ class UserService:
             raise InvalidInput("a reason is required")
         now = self._clock.now()
         async with self._db.transaction() as session:
-            user = await _find(session, user_id)
+            user = await _find(session, user_id, lock=True)
             was_on = await mfa_store.has_confirmed_totp(session, user_id)
             await mfa_store.delete_totp(session, user_id)
             await mfa_store.delete_backup_codes(session, user_id)
@@ -271,7 +275,7 @@ class UserService:
         """End every session, unredeemed code and refresh/access token of the person."""
         now = self._clock.now()
         async with self._db.transaction() as session:
-            await _find(session, user_id)
+            await _find(session, user_id, lock=True)
             ended = await end_sessions_and_tokens(session, user_id, now)
             await self._audit.record(
                 session, "admin.sessions_revoked", user_id=user_id, actor=actor, client_ip=client_ip, **ended

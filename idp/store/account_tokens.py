@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp.store.models import AccountToken
+from idp.store.models import AccountToken, User
 
 
 async def insert(session: AsyncSession, token: AccountToken) -> None:
@@ -30,7 +30,13 @@ async def find_live(session: AsyncSession, token_hash: str, purpose: str, now: d
 
 
 async def consume(session: AsyncSession, token_hash: str, purpose: str, now: datetime) -> AccountToken | None:
-    """Mark the token used if it is live; one UPDATE, so two replicas racing with one link cannot both win."""
+    """Mark the token used if it is live; one UPDATE, so two replicas racing with one link cannot both win.
+
+    The link's owner is locked first, as every transaction that changes a person's account does
+    (`users.lock_person`): two links of one person used at once would otherwise each lock its own link and then
+    wait for the other's, which the next step (all the person's links made void) touches."""
+    owner = select(AccountToken.user_id).where(AccountToken.token_hash == token_hash).scalar_subquery()
+    await session.execute(select(User.id).where(User.id == owner).with_for_update(key_share=True))
     row = (
         await session.execute(
             update(AccountToken)

@@ -31,6 +31,18 @@ async def find_user(session: AsyncSession, user_id: str) -> User | None:
     return await session.get(User, user_id)
 
 
+async def lock_person(session: AsyncSession, user_id: str) -> User | None:
+    """The person's row, held until the transaction ends (PostgreSQL FOR NO KEY UPDATE; SQLite has one writer).
+
+    Every transaction that changes several of a person's tables (password, links, second factors, sessions) takes
+    it first, so two of them queue one behind the other instead of each locking rows the other needs next, a
+    deadlock. NO KEY UPDATE still lets rows that refer to the person (sessions, audit events) be inserted."""
+    query = (
+        select(User).where(User.id == user_id).with_for_update(key_share=True).execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def set_password_hash(
     session: AsyncSession, user_id: str, password_hash: str, now: datetime, *, email_verified: bool | None = None
 ) -> None:

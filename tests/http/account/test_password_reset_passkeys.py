@@ -4,6 +4,7 @@ is single use and short-lived, and every refused or replayed answer leaves the o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Coroutine
@@ -58,11 +59,17 @@ def proof_from(page: str) -> str:
 
 
 async def post_reset(
-    client: httpx.AsyncClient, link: str, page: str, credential: str, *, proof: str | None = None
+    client: httpx.AsyncClient,
+    link: str,
+    page: str,
+    credential: str,
+    *,
+    proof: str | None = None,
+    password: str = NEW_PASSWORD,
 ) -> httpx.Response:
     data = {
         "token": link.split("token=", 1)[1],
-        "password": NEW_PASSWORD,
+        "password": password,
         "credential": credential,
         "passkey_proof": proof_from(page) if proof is None else proof,
         "csrf_token": csrf_from(page),
@@ -242,3 +249,45 @@ async def test_an_answer_to_a_sign_in_challenge_does_not_reset(
 
         assert (await post_reset(c, link, page, answer)).status_code == 400
         assert await old_password_works(c)
+
+
+@pytest.mark.parametrize("same_link", [True, False], ids=["one link", "two links"])
+async def test_two_resets_at_once_on_two_replicas_let_exactly_one_through(
+    running: Running,
+    start_app: StartApp,
+    mail_settings: Callable[..., Settings],
+    smtp: SmtpServer,
+    clock: FrozenClock,
+    same_link: bool,
+) -> None:
+    # Both answers check out against the stored sign counter before either writes, so only the database's
+    # conditional writes (the link consumed, the challenge spent, the counter moved) can tell them apart.
+    replica = await start_app(mail_settings())
+    passwords = ["violet kettle drums at midnight", "amber lanterns over the fjord"]
+    async with running.client() as a, running.client() as c, replica.client() as d:
+        key = await person_with_passkey(running, a)
+        clock.advance(60)
+        links = [await new_link(running, smtp, c)]
+        clock.advance(60)
+        links.append(links[0] if same_link else await new_link(running, smtp, c))
+        pages = [await reset_page(c, links[0]), await reset_page(d, links[1])]
+        answers = [key.assertion(reset_options_from(page)) for page in pages]
+
+        done = await asyncio.gather(
+            post_reset(c, links[0], pages[0], answers[0], password=passwords[0]),
+            post_reset(d, links[1], pages[1], answers[1], password=passwords[1]),
+        )
+
+        assert sorted(r.status_code for r in done) == [200, 400], [r.text for r in done]
+        winner, loser = (0, 1) if done[0].status_code == 200 else (1, 0)
+        assert (await submit_login(c, EMAIL, passwords[loser])).status_code == 400
+        assert (await submit_login(c, EMAIL, passwords[winner])).headers["location"].startswith("/login/verify")
+    assert len(await events(running, "password.reset")) == 1
+    assert len(await events(running, "passkey.used")) == 1
+    [row] = await rows(running)
+    assert row.sign_count == key_counter_of(winner)
+
+
+def key_counter_of(answer: int) -> int:
+    """The counter the software authenticator put in the n-th answer (from 0) after registering at 0."""
+    return answer + 1
