@@ -20,7 +20,7 @@ from idp.oidc.limits import MAX_CONTINUATION
 from idp.security import safe_next
 from idp.services.mfa import InvalidCode
 from idp.services.passkeys import InvalidName, PasskeyRefused, ReauthRequired, SecondFactorRequired
-from idp.services.sessions import ActiveSession
+from idp.services.sessions import ActiveSession, SessionEnded
 from idp.templating import render
 from idp.web import messages
 from idp.web.errors import error_page
@@ -133,6 +133,8 @@ async def add_submit(request: Request) -> Response:
         return await _page(request, active, error=PASSKEY_NOT_ADDED, failed="add", status=400)
     except Conflict:
         return await _page(request, active, error=PASSKEY_EXISTS, failed="add", status=409)
+    except SessionEnded:
+        return to_login(HERE)
     if added.cookie is None or added.codes is None:
         return RedirectResponse(HERE + "?done=added", status_code=303)
     # The first passkey turned two-step verification on: the backup codes, shown as after enabling an app

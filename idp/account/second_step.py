@@ -15,7 +15,7 @@ from idp.errors import RateLimited, UnreadableInput
 from idp.oidc.limits import MAX_CONTINUATION
 from idp.security import safe_next
 from idp.services.mfa import InvalidCode
-from idp.services.sessions import ActiveSession
+from idp.services.sessions import ActiveSession, SessionEnded
 from idp.templating import render
 from idp.web import messages
 from idp.web.board import board_for
@@ -94,7 +94,11 @@ async def _submit(request: Request, kind: str) -> Response:
         idp.metrics.logins.labels("rate_limited").inc()
         idp.metrics.second_step.labels(kind, "rate_limited").inc()
         return rate_limited_page(request, exc)
-    cookie, _ = await idp.mfa.complete_sign_in(active, factor, client_ip=ip, device=device)
+    try:
+        cookie, _ = await idp.mfa.complete_sign_in(active, factor, client_ip=ip, device=device)
+    except SessionEnded:
+        # Ended while the code was checked (a password reset, an operator): start again from the password.
+        return to_login(next_url)
     idp.metrics.logins.labels("success").inc()
     idp.metrics.second_step.labels(kind, "success").inc()
     # Someone whose authenticator came with an import gets backup codes now, once.
@@ -155,7 +159,10 @@ async def passkey_submit(request: Request) -> Response:
         idp.metrics.logins.labels("rate_limited").inc()
         idp.metrics.second_step.labels("passkey", "rate_limited").inc()
         return rate_limited_page(request, exc)
-    cookie, _ = await idp.mfa.complete_sign_in(active, factor, client_ip=ip, device=device)
+    try:
+        cookie, _ = await idp.mfa.complete_sign_in(active, factor, client_ip=ip, device=device)
+    except SessionEnded:
+        return to_login(next_url)
     idp.metrics.logins.labels("success").inc()
     idp.metrics.second_step.labels("passkey", "success").inc()
     response = RedirectResponse(next_url, status_code=303)

@@ -15,7 +15,7 @@ from idp.i18n import select_locale, translations
 from idp.oidc.limits import MAX_CONTINUATION
 from idp.security import safe_next
 from idp.services.mfa import InvalidCode, NotEnrolling
-from idp.services.sessions import ActiveSession
+from idp.services.sessions import ActiveSession, SessionEnded
 from idp.templating import render
 from idp.web import messages
 from idp.web.board import board_for
@@ -167,6 +167,9 @@ async def totp_submit(request: Request) -> Response:
         return rate_limited_page(request, exc)
     except Conflict:
         return RedirectResponse("/account/security", status_code=303)
+    except SessionEnded:
+        # Ended while the code was checked: nothing was turned on.
+        return to_login(here)
     # Post/Redirect/Get: the codes wait, sealed to the new session, for the page that shows them.
     response = RedirectResponse(backup_codes_url(next_url, "enabled"), status_code=303)
     idp.cookies.set(response, idp.cookies.session_name, cookie)

@@ -229,6 +229,9 @@ class MfaService:
         """Finish a pending sign-in or step up a password-only session; returns the new cookie and methods."""
         methods = ("pwd", factor.method) if factor.method in ("otp", "hwk", "swk") else ("pwd", "backup")
         async with self._db.transaction() as session:
+            # The person first (as a reset or an operator's revoke does), so a session they end is either ended
+            # before this (SessionEnded) or, replaced by this one, ended after it.
+            await users_store.lock_person(session, active.user.id)
             cookie = await self._sessions.elevate(session, active, methods, client_ip=client_ip)
             user = active.user
             limits = await self._limiter.sign_in_limits(session, user.email_norm, user, client_ip, device)

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.auth.tokens import new_opaque, sha256_hex
 from idp.clock import Clock
-from idp.errors import NotFound
+from idp.errors import DomainError, NotFound
 from idp.services.audit import AuditLog
 from idp.services.backchannel import enqueue_logouts
 from idp.store import mfa as mfa_store
@@ -21,6 +21,11 @@ from idp.store.models import User
 
 # Writing last_seen on every request would turn each page view into a write; a minute's slack is harmless.
 TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+class SessionEnded(DomainError):
+    """The session was ended (signed out, or by a password reset, an operator, two-step verification turned on or
+    off) after the request found it: nothing it asked for happens."""
 
 
 class _WriteNeeded(Exception):
@@ -247,8 +252,11 @@ class SessionService:
 
         The `sid` and `auth_time` stay: the person signed in with the password then, and a second factor
         later does not make that sign-in fresh for `prompt=login` or `max_age` (issue #10.15). The session goes
-        on under its sid, so no client is told of an end."""
-        await store.delete_session(session, active.id_hash)
+        on under its sid, so no client is told of an end.
+
+        SessionEnded when `active` is gone by now: whatever ended it, it must not come back under a new id."""
+        if not await store.delete_session(session, active.id_hash):
+            raise SessionEnded("the session ended meanwhile")
         expires_at = None if active.pending else active.expires_at
         created_at = None if active.pending else active.created_at
         return await self.create(
