@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import functools
+import ssl
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 from starlette.templating import Jinja2Templates
 
-from idp.admin import admin_openapi
+from idp.admin import admin_openapi_bytes
 from idp.auth.crypto import Sealer
 from idp.auth.passwords import PasswordPool
 from idp.auth.tokens import derive_key
@@ -86,6 +87,13 @@ class Idp:
         await self.db.dispose()
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi's CAs), built once per process: loading the CA bundle takes
+    longer than the rest of a client's set-up, and a context is meant to be shared."""
+    return httpx.create_ssl_context()
+
+
 async def build_services(settings: Settings, clock: Clock, metrics: Metrics, pool: PasswordPool) -> Idp:
     """Connect to the database and assemble the services (the schema must already be migrated)."""
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
@@ -104,7 +112,9 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
     key_ring = KeyRing(db, Sealer(keys.encryption_key, "signing-keys"), clock)
     await key_ring.start()
     # Outgoing calls (logout tokens to job boards): bounded per POST, never following a redirect elsewhere.
-    http = httpx.AsyncClient(timeout=settings.backchannel_logout_timeout_seconds, follow_redirects=False)
+    http = httpx.AsyncClient(
+        timeout=settings.backchannel_logout_timeout_seconds, follow_redirects=False, verify=_tls_context()
+    )
     # The outbox worker has its own small pool: a slow delivery round never holds connections requests need, and
     # its statements are not counted against any request's round trips.
     outbox_db = Database(settings.database_url, pool_size=2, hot=False)
@@ -176,7 +186,7 @@ async def build_services(settings: Settings, clock: Clock, metrics: Metrics, poo
         passkeys=passkeys,
         clients=ClientService(db, clock, audit, http_issuer=settings.issuer.startswith("http:")),
         admin_tokens=AdminTokenService(db, clock, audit),
-        admin_openapi=json.dumps(admin_openapi(), separators=(",", ":")).encode(),
+        admin_openapi=admin_openapi_bytes(),
         key_ring=key_ring,
         grants=GrantService(db, key_ring, audit, clock, settings),
         discovery_bytes=discovery.encode_metadata(settings.issuer),

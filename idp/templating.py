@@ -18,12 +18,17 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from idp import __version__
-from idp.i18n import COOKIE, LOCALE_QUERY, LOCALES, load_translations, select_locale
+from idp.i18n import COOKIE, LOCALE_QUERY, LOCALES, select_locale, translations
 from idp.security import csp_with_image, safe_next
+from idp.template_cache import MemoryBytecodeCache
 from idp.web.params import read_query_leniently
 from idp.web.request import services
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+# Only for environments with the options of `build_templates`: the options are compiled into the code.
+_PAGES = MemoryBytecodeCache()
 
 
 @pass_context
@@ -129,8 +134,9 @@ def build_templates(
             extensions=["jinja2.ext.i18n"],
             trim_blocks=True,
             lstrip_blocks=True,
+            bytecode_cache=_PAGES,
         )
-        catalog = load_translations(locale)
+        catalog = translations(locale)
         # newstyle makes {% trans %} blocks call gettext with keyword variables; the callables escape (see above).
         # jinja2.ext.i18n adds this method to the Environment at run time; the stubs do not know it.
         env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import compileall
 import os
 import shutil
 import threading
@@ -30,6 +31,13 @@ TABLES = sorted(Base.metadata.tables)
 # Cheap argon2 for tests that are not about the hashing cost itself; the cost tests set their own.
 FAST_ARGON2 = {"argon2_memory_kib": 1024, "argon2_time_cost": 1}
 TEST_CLIENT_IP = "198.51.100.7"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Many tests start `idp` as a process (the CLI, uvicorn replicas). Where PYTHONDONTWRITEBYTECODE is set (as on
+    # the CI machines), each of them would compile every module of idp again: compile them once, here.
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        compileall.compile_dir(Path(create_app.__code__.co_filename).parent, quiet=1)
 
 
 def run_sync(coro_fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:

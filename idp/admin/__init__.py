@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 from starlette.routing import Route
@@ -19,3 +21,10 @@ def admin_openapi() -> dict[str, Any]:
     from idp.admin import api, audit, clients, imports, keys, users  # noqa: F401
 
     return api.openapi_document()
+
+
+@functools.cache
+def admin_openapi_bytes() -> bytes:
+    """The OpenAPI document served at /admin/api/openapi.json, encoded once per process (it is fixed at build
+    time; generating it from the schemas takes longer than the rest of the app's start)."""
+    return json.dumps(admin_openapi(), separators=(",", ":")).encode()

@@ -25,9 +25,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.auth.crypto import Sealer
-from idp.i18n import DEFAULT, LOCALES, N_, load_translations, translations
+from idp.i18n import DEFAULT, LOCALES, N_, translations
 from idp.services.outbox import DeliveryFailed
 from idp.store import outbox as outbox_store
+from idp.template_cache import MemoryBytecodeCache
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,10 @@ class SmtpTarget:
         )
 
 
+# Its own cache: mail's environments escape only .html, so their compiled code differs from the pages'.
+_MAIL = MemoryBytecodeCache()
+
+
 def _environments() -> dict[str, Environment]:
     """One Jinja environment per language; HTML templates escape, text templates do not."""
     result = {}
@@ -88,9 +93,10 @@ def _environments() -> dict[str, Environment]:
             trim_blocks=True,
             lstrip_blocks=True,
             undefined=StrictUndefined,
+            bytecode_cache=_MAIL,
         )
         # jinja2.ext.i18n adds this method to the Environment at run time; the stubs do not know it.
-        env.install_gettext_translations(load_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+        env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
         result[locale] = env
     return result
 
