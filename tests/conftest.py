@@ -127,12 +127,31 @@ def postgres_database() -> Iterator[str]:
     drop_pg_database(name)
 
 
+# Children before parents (the models' foreign keys), then every sequence back to 1, as TRUNCATE ... RESTART
+# IDENTITY would. DELETE, not TRUNCATE: on tables this small TRUNCATE takes a quarter of a second (new files for
+# every table), DELETE a few milliseconds, and the suite empties the database before each of ~1,500 tests.
+_EMPTY_PG = " ".join(
+    [
+        "BEGIN;",
+        *(f"DELETE FROM {table.name};" for table in reversed(Base.metadata.sorted_tables)),
+        "DO $$ DECLARE s record; BEGIN",
+        "FOR s IN SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema() LOOP",
+        "EXECUTE format('ALTER SEQUENCE %I RESTART', s.sequencename); END LOOP; END $$;",
+        "COMMIT;",
+    ]
+)
+
+
 def truncate_pg(url: str) -> None:
+    """Empty every table of the models and restart their ids (see _EMPTY_PG)."""
+
     async def go() -> None:
         engine = create_async_engine(url)
         try:
-            async with engine.begin() as conn:
-                await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            async with engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                # asyncpg's simple query protocol runs the several statements in one round trip.
+                await raw.driver_connection.execute(_EMPTY_PG)  # type: ignore[union-attr]
         finally:
             await engine.dispose()
 
