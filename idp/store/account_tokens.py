@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from idp.store import users
 from idp.store.models import AccountToken, User
 
 
@@ -36,7 +37,7 @@ async def consume(session: AsyncSession, token_hash: str, purpose: str, now: dat
     (`users.lock_person`): two links of one person used at once would otherwise each lock its own link and then
     wait for the other's, which the next step (all the person's links made void) touches."""
     owner = select(AccountToken.user_id).where(AccountToken.token_hash == token_hash).scalar_subquery()
-    await session.execute(select(User.id).where(User.id == owner).with_for_update(key_share=True))
+    await session.execute(users.hold_person(select(User.id), User.id == owner))
     row = (
         await session.execute(
             update(AccountToken)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,10 +38,14 @@ async def lock_person(session: AsyncSession, user_id: str) -> User | None:
     Every transaction that changes several of a person's tables (password, links, second factors, sessions) takes
     it first, so two of them queue one behind the other instead of each locking rows the other needs next, a
     deadlock. NO KEY UPDATE still lets rows that refer to the person (sessions, audit events) be inserted."""
-    query = (
-        select(User).where(User.id == user_id).with_for_update(key_share=True).execution_options(populate_existing=True)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
+    query = hold_person(select(User), User.id == user_id).execution_options(populate_existing=True)
+    user: User | None = (await session.execute(query)).scalar_one_or_none()
+    return user
+
+
+def hold_person(query: Select[Any], which: ColumnElement[bool]) -> Select[Any]:
+    """`query` over the users row(s) `which` picks, locked as `lock_person` locks them."""
+    return query.where(which).with_for_update(key_share=True)
 
 
 async def set_password_hash(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -38,24 +39,32 @@ def ended_right_after(
     return then_revoked
 
 
+async def at_the_second_step(browser: httpx.AsyncClient, clock: FrozenClock) -> tuple[str, str]:
+    """Two-step verification on, signed out, then the password again: the authenticator's secret and the page of
+    the second step."""
+    assert (await submit_login(browser, EMAIL, PASSWORD)).status_code == 303
+    secret, _ = await enroll(browser, clock.now())
+    await browser.post("/logout", data={"csrf_token": await csrf_token(browser, "/logout")})
+    clock.advance(60)
+    pending = await submit_login(browser, EMAIL, PASSWORD)
+    assert pending.headers["location"].startswith("/login/verify")
+    return secret, (await browser.get(pending.headers["location"])).text
+
+
+async def second_step(browser: httpx.AsyncClient, clock: FrozenClock, secret: str, page: str) -> httpx.Response:
+    data = {"code": totp_code(secret, clock.now()), "csrf_token": csrf_from(page), "next": "/account"}
+    return await browser.post("/login/verify", data=data)
+
+
 async def test_the_second_step_does_not_bring_back_a_session_ended_meanwhile(
     running: Running, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = await make_user(running.idp)
     async with running.client() as browser:
-        assert (await submit_login(browser, EMAIL, PASSWORD)).status_code == 303
-        secret, _ = await enroll(browser, clock.now())
-        await browser.post("/logout", data={"csrf_token": await csrf_token(browser, "/logout")})
-        clock.advance(60)
-        pending = await submit_login(browser, EMAIL, PASSWORD)
-        assert pending.headers["location"].startswith("/login/verify")
-        page = await browser.get(pending.headers["location"])
+        secret, page = await at_the_second_step(browser, clock)
         monkeypatch.setattr(running.idp.mfa, "verify", ended_right_after(running, user, running.idp.mfa.verify))
 
-        answer = await browser.post(
-            "/login/verify",
-            data={"code": totp_code(secret, clock.now()), "csrf_token": csrf_from(page.text), "next": "/account"},
-        )
+        answer = await second_step(browser, clock, secret, page)
 
         assert answer.status_code == 303
         assert answer.headers["location"].startswith("/login?")
@@ -96,16 +105,8 @@ async def test_without_an_end_meanwhile_both_go_through(running: Running, clock:
     # The control for the two above: the same steps with nothing ended sign in and turn two-step verification on.
     await make_user(running.idp)
     async with running.client() as browser:
-        assert (await submit_login(browser, EMAIL, PASSWORD)).status_code == 303
-        secret, _ = await enroll(browser, clock.now())
-        await browser.post("/logout", data={"csrf_token": await csrf_token(browser, "/logout")})
-        clock.advance(60)
-        pending = await submit_login(browser, EMAIL, PASSWORD)
-        page = await browser.get(pending.headers["location"])
-        answer = await browser.post(
-            "/login/verify",
-            data={"code": totp_code(secret, clock.now()), "csrf_token": csrf_from(page.text), "next": "/account"},
-        )
+        secret, page = await at_the_second_step(browser, clock)
+        answer = await second_step(browser, clock, secret, page)
         assert answer.headers["location"] == "/account"
         assert (await browser.get("/account")).status_code == 200
     assert await count(running, select(TotpCredential).subquery()) == 1
